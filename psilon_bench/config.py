@@ -1,0 +1,464 @@
+"""Structured-config schemas for every Hydra group, registered in Hydra's ConfigStore.
+
+Values live in `conf/**.yaml`; each YAML names its schema first in its defaults list
+(`defaults: [base_mlp, _self_]`). Types and choices (Enums) are enforced by OmegaConf at
+composition; numeric ranges and cross-field rules are declared here as field metadata
+(`range`) and checked once by `psilon_bench.validation.validate` before any data loads.
+Sizes the data decides (`d_in`, `d_out`) are not config: they are arguments to
+`models.build`. Importing this module must stay cheap (no torch).
+"""
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from omegaconf import MISSING
+
+# --------------------------------------------------------------------------------------
+# Declared ranges
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A numeric range; `closed` in {"both", "left", "right", "neither"}; None = unbounded."""
+
+    lo: float | None = None
+    hi: float | None = None
+    closed: str = "both"
+
+    def contains(self, x: float) -> bool:
+        lo_ok = self.lo is None or (
+            x >= self.lo if self.closed in ("both", "left") else x > self.lo
+        )
+        hi_ok = self.hi is None or (
+            x <= self.hi if self.closed in ("both", "right") else x < self.hi
+        )
+        return lo_ok and hi_ok
+
+    def __str__(self) -> str:
+        left = "[" if self.closed in ("both", "left") and self.lo is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.hi is not None else ")"
+        lo = "-inf" if self.lo is None else f"{self.lo:g}"
+        hi = "inf" if self.hi is None else f"{self.hi:g}"
+        return f"{left}{lo}, {hi}{right}"
+
+
+def ranged(
+    default: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    closed: str = "both",
+    *,
+    many: bool = False,
+    optional: bool = False,
+) -> Any:
+    """A dataclass field whose value must lie in `Interval(lo, hi, closed)`.
+
+    `many=True`: a scalar or a list of scalars (a member sweep, e.g. `strength: [1e-4, 1e-3]`).
+    `optional=True`: None is allowed too.
+    """
+    meta = {"range": Interval(lo, hi, closed), "many": many, "optional": optional}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def choice(value: Any) -> str:
+    """The string of a config choice, whether OmegaConf hands back an Enum member or a str."""
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+# --------------------------------------------------------------------------------------
+# Choices
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Progress(str, Enum):
+    auto = "auto"  # on when stdout is a terminal
+    on = "on"
+    off = "off"
+
+
+class DType(str, Enum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+class Norm(str, Enum):
+    l1 = "l1"
+    l2 = "l2"
+
+
+class Length(str, Enum):
+    shared = "shared"  # one length g per layer (PSiLON)
+    per_unit = "per_unit"  # g_j per unit (SWN / Standard Net)
+    exp_per_unit = "exp_per_unit"  # exp(a_j) per unit (EWN)
+
+
+class Layout(str, Enum):
+    mlp = "mlp"
+    residual = "residual"  # CReLU residual blocks (PSiLON ResNet layout)
+
+
+class Bound(str, Enum):
+    improved = "improved"  # phi_IB, METHODS.md §2.3
+    original = "original"  # phi_OB
+
+
+class OutputLayer(str, Enum):
+    normalized = "normalized"  # weight-normalized with per-output lengths
+    plain = "plain"  # an ordinary linear layer ([EWN] option)
+
+
+class DirectionInit(str, Enum):
+    orthogonal = "orthogonal"  # [PSiLON]
+    kaiming_uniform = "kaiming_uniform"  # PyTorch's nn.Linear default
+
+
+class LengthInit(str, Enum):
+    one = "one"  # g = 1 (exp(a) with a = 0 for EWN)
+    kaiming = "kaiming"  # the row norm of a Kaiming-uniform reference layer ([EWN] option)
+
+
+class Source(str, Enum):
+    sklearn = "sklearn"
+    csv = "csv"
+    openml = "openml"
+    synthetic = "synthetic"
+
+
+class TaskKind(str, Enum):
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
+
+
+class SyntheticKind(str, Enum):
+    classification = "classification"  # sklearn.datasets.make_classification
+    regression = "regression"  # sklearn.datasets.make_regression
+    moons = "moons"
+    circles = "circles"
+    sparse_teacher = "sparse_teacher"  # a random sparse ReLU net labels Gaussian inputs
+
+
+class Encoding(str, Enum):
+    onehot = "onehot"
+    ordinal = "ordinal"
+
+
+class Impute(str, Enum):
+    median = "median"
+    none = "none"  # a missing value is an error
+
+
+class TargetTransform(str, Enum):
+    iqr = "iqr"  # (y - median) / (IQR / 2), PROTOCOLS.md P1
+    standard = "standard"  # (y - mean) / std
+    none = "none"
+
+
+class OptimizerName(str, Enum):
+    adam = "adam"
+    sgd = "sgd"
+
+
+class ScheduleName(str, Enum):
+    constant = "constant"
+    one_cycle = "one_cycle"
+    cosine = "cosine"
+
+
+class StepUnit(str, Enum):
+    step = "step"  # the learning rate changes every optimizer step
+    epoch = "epoch"  # ... once per epoch (PROTOCOLS.md P1)
+
+
+class PruneScope(str, Enum):
+    global_ = "global"
+    layer = "layer"
+
+
+# --------------------------------------------------------------------------------------
+# model/
+
+
+@dataclass
+class MLPConfig:
+    """Baseline ReLU MLP, METHODS.md §1.1 (PyTorch's Kaiming-uniform init)."""
+
+    name: str = "mlp"
+    width: int = ranged(64, 1)
+    depth: int = ranged(2, 0)  # hidden layers (K - 1)
+
+
+@dataclass
+class WeightNormConfig:
+    """The weight-normalized family, METHODS.md §1.2-1.5 (SWN, EWN, L1 per unit, PSiLON)."""
+
+    name: str = MISSING
+    width: int = ranged(64, 1)
+    depth: int = ranged(2, 0)  # hidden layers (mlp) or residual blocks (residual)
+    norm: Norm = Norm.l1
+    length: Length = Length.shared
+    layout: Layout = Layout.mlp
+    bound: Bound = Bound.improved  # residual only: the bound regularizer=path_norm uses
+    fold_bias: bool = False  # bias inside the normalized vector (input augmented with 1)
+    output_layer: OutputLayer = OutputLayer.normalized
+    direction_init: DirectionInit = DirectionInit.orthogonal
+    length_init: LengthInit = LengthInit.one
+
+
+# --------------------------------------------------------------------------------------
+# regularizer/
+
+
+@dataclass
+class RegularizerConfig:
+    """`none`, `l2`, `l1`, `weight_decay`, `path_norm`, `length_l2`: one strength lambda.
+
+    `strength` may be a list: each value becomes its own member (crossed with the seeds).
+    """
+
+    name: str = MISSING
+    strength: Any = ranged(0.0, 0, None, many=True)
+
+
+@dataclass
+class LpBridgeConfig:
+    """Decoupled L_p bridge decay, METHODS.md §4 [pWD]."""
+
+    name: str = "lp_bridge"
+    strength: Any = ranged(1e-3, 0, None, many=True)
+    p: float = ranged(0.8, 0, 2, "right")
+
+
+@dataclass
+class SoftDiamondConfig:
+    """Soft-diamond (SaS prior) penalty, METHODS.md §5 [SD]: exactly one of scale, dispersion."""
+
+    name: str = "soft_diamond"
+    strength: Any = ranged(1e-4, 0, None, many=True)
+    alpha: float = ranged(1.0, 0, 2, "right")
+    scale: Any = ranged(None, 0, None, "neither", optional=True)  # c
+    dispersion: Any = ranged(None, 0, None, "neither", optional=True)  # gamma = c^alpha
+
+
+# --------------------------------------------------------------------------------------
+# pruning/
+
+
+@dataclass
+class PruningConfig:
+    """`none`."""
+
+    name: str = "none"
+
+
+@dataclass
+class PsilonProjectionConfig:
+    """L1-sphere projection schedule, METHODS.md §3 [PSiLON]; fractions of optimizer steps."""
+
+    name: str = "psilon_projection"
+    start: float = ranged(0.8, 0, 1)  # a_t starts to rise at this fraction of training
+    ramp: float = ranged(0.1, 0, 1)  # ... and reaches 1 this fraction later (T)
+    scale: float = ranged(2.0, 1, None)  # s: project s * v / ||v||_1
+
+
+@dataclass
+class MagnitudePruningConfig:
+    """Magnitude pruning to a target sparsity at the end of training, METHODS.md §3."""
+
+    name: str = "magnitude"
+    scope: PruneScope = PruneScope.global_
+    sparsity: float = ranged(0.5, 0, 1, "left")
+    finetune_steps: int = ranged(0, 0)
+
+
+@dataclass
+class NeuronNormPruningConfig:
+    """Remove the fraction q of hidden units with the smallest incoming norm [EWN]."""
+
+    name: str = "neuron_norm"
+    fraction: float = ranged(0.5, 0, 1, "left")
+
+
+# --------------------------------------------------------------------------------------
+# dataset/, split, preprocess
+
+
+@dataclass
+class SyntheticConfig:
+    """Generator settings for `source: synthetic` (scikit-learn generators, sparse teacher)."""
+
+    kind: SyntheticKind = SyntheticKind.classification
+    n_samples: int = ranged(2000, 1)
+    n_features: int = ranged(20, 1)
+    n_informative: int = ranged(5, 1)
+    n_classes: int = ranged(2, 2)
+    noise: float = ranged(0.1, 0)
+    teacher_width: int = ranged(16, 1)  # sparse_teacher: hidden units
+    teacher_depth: int = ranged(1, 1)  # sparse_teacher: hidden layers
+    teacher_density: float = ranged(0.2, 0, 1, "right")  # fraction of non-zero teacher weights
+    seed: int = 0  # the data's own seed (members never change it)
+
+
+@dataclass
+class DatasetConfig:
+    """One dataset of the registry (`conf/dataset/*.yaml`)."""
+
+    name: str = MISSING
+    source: Source = MISSING
+    task: TaskKind = TaskKind.auto
+    loader: str | None = None  # sklearn: iris | wine | breast_cancer | digits | diabetes
+    path: str | None = None  # csv: file name, resolved against paths.data_dir
+    target: str | None = None  # csv/openml: target column (default: the last column)
+    openml_id: int | None = None  # openml, or the csv's fallback when the file is missing
+    categorical: list[str] = field(default_factory=list)  # extra columns to encode
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    description: str = ""
+    n_rows: int | None = None  # registry facts shown by `psilon-bench datasets`
+    n_features: int | None = None
+
+
+@dataclass
+class SplitConfig:
+    """Seeded train/val/test split; n_* are row counts (int) or fractions of the kept rows.
+
+    `n_val` / `n_test` = null share what is left after the training rows equally
+    (PROTOCOLS.md P1: 2000 train, the rest 50/50). `seed` = null: each member's seed.
+    """
+
+    n_train: Any = ranged(0.6, 0, None, "neither")
+    n_val: Any = ranged(0.2, 0, None, "left", optional=True)
+    n_test: Any = ranged(0.2, 0, None, "neither", optional=True)
+    keep: int | None = ranged(None, 1, None, optional=True)  # cap on rows (after shuffling)
+    stratify: bool = True
+    seed: int | None = None
+
+
+@dataclass
+class PreprocessConfig:
+    """Preprocessing fitted on the training rows only."""
+
+    standardize: bool = True
+    categorical: Encoding = Encoding.onehot
+    impute: Impute = Impute.median
+    target: TargetTransform = TargetTransform.iqr  # regression targets only
+
+
+# --------------------------------------------------------------------------------------
+# optimizer/, schedule/, trainer/
+
+
+@dataclass
+class OptimizerConfig:
+    """Base optimizer; its own weight decay is always 0 (decay lives in `regularizer`)."""
+
+    name: OptimizerName = OptimizerName.adam
+    lr: float = ranged(1e-3, 0, None, "neither")
+    beta1: float = ranged(0.9, 0, 1, "left")
+    beta2: float = ranged(0.999, 0, 1, "left")
+    eps: float = ranged(1e-8, 0, None, "neither")
+    momentum: float = ranged(0.0, 0, 1, "left")  # sgd
+    nesterov: bool = False  # sgd
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate multiplier as a pure function of the step (`psilon_bench.schedules`)."""
+
+    name: ScheduleName = ScheduleName.constant
+    unit: StepUnit = StepUnit.step
+    pct_peak: float = ranged(0.2, 0, 1)  # one_cycle: where the peak (optimizer.lr) is reached
+    div_start: float = ranged(20.0, 1)  # one_cycle: start lr = lr / div_start
+    div_final: float = ranged(1e4, 1)  # one_cycle: final lr = start lr / div_final
+    warmup: float = ranged(0.0, 0, 1, "left")  # cosine: linear warm-up fraction
+    min_ratio: float = ranged(0.0, 0, 1)  # cosine: final lr = min_ratio * lr
+
+
+@dataclass
+class TrainerConfig:
+    """How a run trains its members: length, batch, device, threads, progress."""
+
+    epochs: int | None = ranged(100, 1, optional=True)
+    steps: int | None = ranged(None, 1, optional=True)  # set -> overrides epochs
+    batch_size: int | None = ranged(32, 1, optional=True)  # null = full batch
+    device: Device = Device.auto
+    threads: int | None = ranged(None, 1, optional=True)  # null: 1 under a parallel launcher
+    dtype: DType = DType.float32
+    progress: Progress = Progress.auto
+
+
+# --------------------------------------------------------------------------------------
+# top level
+
+
+@dataclass
+class MetricsConfig:
+    """Settings of the metrics computed for every member (METHODS.md §6)."""
+
+    lipschitz_points: int = ranged(128, 1)  # test inputs for the empirical lower bound
+    lipschitz_starts: int = ranged(4, 1)  # random sign starts per point (§2.4)
+    thresholds: list[float] = field(default_factory=lambda: [1e-3, 1e-2])
+    absolute_threshold: float | None = ranged(None, 0, None, "neither", optional=True)
+
+
+@dataclass
+class PathsConfig:
+    """`data_dir` null: $PSILON_BENCH_DATA if set, else ./data."""
+
+    data_dir: str | None = None
+    results_dir: str = "results"
+
+
+@dataclass
+class Config:
+    """The whole run: one group per component (see conf/config.yaml)."""
+
+    model: Any = MISSING
+    regularizer: Any = MISSING
+    dataset: Any = MISSING
+    optimizer: Any = MISSING
+    schedule: Any = MISSING
+    trainer: Any = MISSING
+    pruning: Any = MISSING
+    experiment: Any = None
+    split: SplitConfig = field(default_factory=SplitConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    seeds: Any = 3  # a count (seeds 0..n-1) or a list of seeds
+    name: str = "default"  # names the run folder: results/runs/<name>/...
+
+
+#: (group, schema name) -> dataclass; group None = the primary config.
+SCHEMAS: dict[tuple[str | None, str], type] = {
+    (None, "base_config"): Config,
+    ("model", "base_mlp"): MLPConfig,
+    ("model", "base_weightnorm"): WeightNormConfig,
+    ("regularizer", "base_regularizer"): RegularizerConfig,
+    ("regularizer", "base_lp_bridge"): LpBridgeConfig,
+    ("regularizer", "base_soft_diamond"): SoftDiamondConfig,
+    ("pruning", "base_pruning"): PruningConfig,
+    ("pruning", "base_psilon_projection"): PsilonProjectionConfig,
+    ("pruning", "base_magnitude"): MagnitudePruningConfig,
+    ("pruning", "base_neuron_norm"): NeuronNormPruningConfig,
+    ("dataset", "base_dataset"): DatasetConfig,
+    ("optimizer", "base_optimizer"): OptimizerConfig,
+    ("schedule", "base_schedule"): ScheduleConfig,
+    ("trainer", "base_trainer"): TrainerConfig,
+}
+
+
+def register_configs() -> None:
+    """Store every schema in Hydra's ConfigStore (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    for (group, name), node in SCHEMAS.items():
+        cs.store(group=group, name=name, node=node)

@@ -1,0 +1,15 @@
+"""User-facing errors: one line, exit code 2, nothing written (see `psilon_bench.cli`)."""
+
+
+class UserError(ValueError):
+    """A mistake in the user's input (config, data, command line); printed as one line."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """A config key, type or value outside what is allowed."""
+
+
+class DataError(UserError):
+    """A dataset that is missing, unreadable or too small for the requested split."""

@@ -1,0 +1,196 @@
+"""One run, end to end (ARCHITECTURE.md "The data path"):
+
+config -> validate -> data.load_table -> make_split per member -> models.build (E members)
+-> train.fit -> evaluate -> results.write_run (config.yaml, records.jsonl, DONE).
+
+Nothing is written until every member has trained and been evaluated; a user error
+(`psilon_bench.errors.UserError`) raised anywhere before that leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from psilon_bench import data as data_pkg
+from psilon_bench import models, regularizers, results
+from psilon_bench.config import choice
+from psilon_bench.errors import ConfigError, DataError
+from psilon_bench.evaluate import evaluate_members
+from psilon_bench.train import MemberData, fit, plan_steps
+from psilon_bench.validation import member_seeds, strengths, validate
+
+
+@dataclass
+class Members:
+    """The cross product seeds x strengths: member e has seeds[e] and strengths[e]."""
+
+    seeds: list[int]
+    strengths: list[float]
+    split_seeds: list[int]
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> Members:
+        grid = [
+            (s, lam) for s in member_seeds(cfg.seeds) for lam in strengths(cfg.regularizer.strength)
+        ]
+        seeds = [s for s, _ in grid]
+        split = [cfg.split.seed if cfg.split.seed is not None else s for s in seeds]
+        return cls(seeds=seeds, strengths=[lam for _, lam in grid], split_seeds=split)
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+
+def resolve_device(name: str) -> torch.device:
+    """trainer.device: auto (CUDA when visible, else CPU) | cpu | cuda."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "trainer.device=cuda but no CUDA device is visible; allowed here: cpu, auto"
+        )
+    return torch.device(name)
+
+
+def stack_splits(
+    splits: list[Any], part: str, device: torch.device, dtype: torch.dtype
+) -> MemberData:
+    """One split part ("train" | "val" | "test") of every member, stacked to (E, N, ...)."""
+    first = splits[0]
+    y_dtype = torch.int64 if first.task == "classification" else dtype
+
+    def tensors(s: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.as_tensor(getattr(s, f"X_{part}"), dtype=dtype, device=device)
+        y = torch.as_tensor(getattr(s, f"y_{part}"), dtype=y_dtype, device=device)
+        return x, y
+
+    if all(s is first for s in splits):  # one shared split: an expanded view, no copies
+        x, y = tensors(first)
+        E = len(splits)
+        return MemberData(x.expand(E, *x.shape), y.expand(E, *y.shape), first.task, first.n_classes)
+    unique = {id(s): tensors(s) for s in splits}
+    if len({t[0].shape for t in unique.values()}) > 1:
+        raise DataError(
+            "members' splits encode to different feature counts (a rare category); "
+            "set split.seed to give every member the same split"
+        )
+    xs, ys = zip(*(unique[id(s)] for s in splits))
+    return MemberData(torch.stack(xs), torch.stack(ys), first.task, first.n_classes)
+
+
+def run_experiment(
+    cfg: DictConfig, run_dir: Path, threads: int | None = None
+) -> list[dict[str, Any]]:
+    """Train and evaluate every member of `cfg`, write the run to `run_dir`, return the records."""
+    validate(cfg)
+    started = time.time()
+    members = Members.from_config(cfg)
+    device = resolve_device(choice(cfg.trainer.device))
+    dtype = torch.float64 if choice(cfg.trainer.dtype) == "float64" else torch.float32
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+    table = data_pkg.load_table(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
+    by_seed = {
+        s: data_pkg.make_split(table, cfg.split, cfg.preprocess, seed=s)
+        for s in dict.fromkeys(members.split_seeds)
+    }
+    splits = [by_seed[s] for s in members.split_seeds]
+    first = splits[0]
+    parts = {
+        p: stack_splits(splits, p, device, dtype)
+        for p in ("train", "val", "test")
+        if first.sizes[p] > 0
+    }
+    d_out = first.n_classes if first.task == "classification" else 1
+
+    model = models.build(
+        cfg.model, d_in=parts["train"].x.shape[-1], d_out=d_out, seeds=members.seeds
+    )
+    model = model.to(device=device, dtype=dtype)
+    strength = torch.tensor(members.strengths, dtype=dtype, device=device)
+    regularizer = regularizers.build(cfg.regularizer, strength, model)
+    plan = plan_steps(
+        parts["train"].n_rows, cfg.trainer.batch_size, cfg.trainer.epochs, cfg.trainer.steps
+    )
+    pruner = _build_pruner(cfg, model)
+    fitted = fit(
+        model,
+        parts["train"],
+        members.seeds,
+        regularizer,
+        cfg.optimizer,
+        cfg.schedule,
+        plan,
+        pruner=pruner,
+        progress=_progress_enabled(cfg.trainer.progress),
+    )
+    evaluation = evaluate_members(model, parts, cfg)
+
+    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    flat_cfg = {f"cfg.{k}": v for k, v in results.flatten(resolved).items()}
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{uuid.uuid4().hex[:8]}"
+    records = []
+    for e in range(len(members)):
+        diverged = fitted.diverged_step[e]
+        records.append(
+            {
+                "run_id": run_id,
+                "member": e,
+                "seed": members.seeds[e],
+                "split_seed": members.split_seeds[e],
+                "strength": members.strengths[e],
+                "status": "ok" if diverged is None else "diverged",
+                "diverged_step": diverged,
+                "dataset": cfg.dataset.name,
+                "model": cfg.model.name,
+                "regularizer": cfg.regularizer.name,
+                "pruning": cfg.pruning.name,
+                "task": first.task,
+                "n_classes": first.n_classes,
+                "d_in": model.d_in,
+                "d_out": d_out,
+                "n_train": first.sizes["train"],
+                "n_val": first.sizes["val"],
+                "n_test": first.sizes["test"],
+                **evaluation[e],
+                "train.final_loss": fitted.final_loss[e],
+                "time.wall_s": fitted.wall_time_s,
+                "time.steps": fitted.steps,
+                "time.steps_per_s": fitted.steps_per_s,
+                "time.members": len(members),
+                "time.run_s": time.time() - started,
+                "env.device": str(device),
+                "env.threads": torch.get_num_threads(),
+                "env.torch": torch.__version__,
+                "env.python": platform.python_version(),
+                **flat_cfg,
+            }
+        )
+    results.write_run(Path(run_dir), OmegaConf.to_yaml(cfg, resolve=True), records)
+    return records
+
+
+def _build_pruner(cfg: DictConfig, model: Any) -> Any:
+    if cfg.pruning.name == "none":
+        return None
+    from psilon_bench import pruning
+
+    return pruning.build(cfg.pruning, model)
+
+
+def _progress_enabled(setting: Any) -> bool:
+    value = choice(setting)
+    if value == "auto":
+        import sys
+
+        return sys.stdout.isatty()
+    return value == "on"

@@ -1,0 +1,93 @@
+"""The Hydra side of `psilon-bench run`: the `@hydra.main` entry point, the `psilon_uid`
+resolver that keeps run folders apart, and the callback that validates every job's config
+before Hydra writes anything (run and multirun alike).
+
+Torch is imported only inside the task function, so `--help`, `--cfg job` and `--info`
+stay fast and a parallel launcher can set OMP_WAIT_POLICY before torch starts.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from psilon_bench.config import register_configs
+from psilon_bench.errors import UserError
+from psilon_bench.validation import validate
+
+_RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
+
+
+def register() -> None:
+    """Schemas in the ConfigStore and the `psilon_uid` resolver (idempotent)."""
+    register_configs()
+    if not OmegaConf.has_resolver("psilon_uid"):
+        # a per-process token: two runs started in the same second get different folders
+        OmegaConf.register_new_resolver("psilon_uid", lambda: _RUN_TOKEN)
+
+
+class ValidateBeforeWriting(Callback):
+    """Validates the run's config (or every job of a basic sweep) before any folder exists.
+    (`validate` skips the `hydra` node.)"""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        validate(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+            validate(config)
+            return
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        loader = GlobalHydra.instance().config_loader()
+        for batch in BasicSweeper.split_arguments(parsed, None):
+            for job in batch:
+                validate(loader.load_sweep_config(config, list(job)))
+
+
+def _remove_empty_dirs(run_dir: Path) -> None:
+    """After a user error: remove the job folder Hydra made (if empty), and a sweep folder
+    left holding only Hydra's multirun.yaml."""
+    try:
+        run_dir.rmdir()
+    except OSError:
+        return
+    sweep = run_dir.parent
+    if HydraConfig.get().mode.name == "MULTIRUN" and sweep == Path(HydraConfig.get().sweep.dir):
+        if [p.name for p in sweep.iterdir()] == ["multirun.yaml"]:
+            (sweep / "multirun.yaml").unlink()
+            sweep.rmdir()
+
+
+register()
+
+
+@hydra.main(version_base=None, config_path="pkg://psilon_bench.conf", config_name="config")
+def run_app(cfg: DictConfig) -> None:
+    """Train the members of one job and write its records into Hydra's output folder."""
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    parallel = "joblib" in str(hc.launcher.get("_target_", ""))
+    if parallel:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+    threads = cfg.trainer.threads or (1 if parallel else None)
+    from psilon_bench.experiment import run_experiment
+    from psilon_bench.summary import print_summary
+
+    try:
+        records = run_experiment(cfg, run_dir, threads=threads)
+    except UserError:
+        _remove_empty_dirs(run_dir)
+        raise
+    print_summary(records, run_dir)

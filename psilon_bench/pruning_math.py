@@ -1,0 +1,226 @@
+"""Tensor math of pruning, METHODS.md §3 [PSiLON]: L1-sphere projection, blend, masks.
+
+- `l1_sphere_projection`: J. Duchi, S. Shalev-Shwartz, Y. Singer, T. Chandra, "Efficient
+  Projections onto the l1-Ball for Learning in High Dimensions", ICML 2008 (the sort rule).
+- `psilon_projection_target`, `crelu_pair_projection`, `prune_blend`, `blended_direction`:
+  the exact-sparsity schedule of [PSiLON] (A. Biswas, "Hidden Synergy: L1 Weight
+  Normalization and 1-Path-Norm Regularization", arXiv:2404.19112).
+- `magnitude_mask`, `neuron_norm_mask`: the baselines (magnitude pruning; neuron-norm
+  pruning of [EWN], Morwani & Ramaswamy, arXiv:2010.12909).
+
+Rows are the last dimension (a unit's incoming vector); any leading dimensions (members
+first: `(E, out, in)`) are batch. No Python branch depends on tensor values, so the
+projections run under `torch.func.vmap`. The training loop applies these in its own order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "blended_direction",
+    "crelu_pair_norm",
+    "crelu_pair_projection",
+    "l1_sphere_projection",
+    "l1_sphere_threshold",
+    "magnitude_mask",
+    "neuron_norm_mask",
+    "prune_blend",
+    "psilon_projection_target",
+]
+
+
+def _safe(norm: Tensor) -> Tensor:
+    """A row norm with zeros replaced by 1, so an all-zero row divides to zeros."""
+    return torch.where(norm > 0, norm, torch.ones_like(norm))
+
+
+def l1_sphere_threshold(a: Tensor, radius: float = 1.0) -> Tensor:
+    """Duchi et al. (2008) threshold tau for non-negative rows, METHODS.md §3; `(..., 1)`.
+
+    Sort `a` descending into `u`, `V_k = (sum_{i<=k} u_i - radius) / k`,
+    `rho = max{k : u_k > V_k}`, `tau = V_rho`, clamped at 0: rows with
+    `sum(a) <= radius` get `tau = 0` (nothing is cut; see `l1_sphere_projection`).
+
+    Args:
+        a: non-negative rows, `(..., d)`.
+    """
+    u, _ = torch.sort(a, dim=-1, descending=True)  # (..., d)
+    k = torch.arange(1, a.shape[-1] + 1, dtype=a.dtype, device=a.device)  # (d,)
+    v = (torch.cumsum(u, dim=-1) - radius) / k  # V_k, (..., d)
+    # u_k > V_k holds exactly for k = 1..rho (and for k = 1 whenever radius > 0).
+    rho = torch.where(u > v, k, torch.zeros_like(k)).amax(dim=-1, keepdim=True)  # (..., 1)
+    tau = torch.gather(v, -1, (rho.long() - 1).clamp_min(0))  # (..., 1)
+    return tau.clamp_min(0.0)
+
+
+def l1_sphere_projection(v: Tensor, radius: float = 1.0) -> Tensor:
+    """Euclidean projection of each row onto the L1 sphere of `radius`, METHODS.md §3 (Duchi 2008).
+
+    `P(v) = sign(v) * max(|v| - tau, 0)` with tau from `l1_sphere_threshold`: rows with
+    `||v||_1 >= radius` land on the sphere (`||P(v)||_1 = radius` up to rounding) with
+    exact zeros. Rows strictly inside the ball (`||v||_1 < radius`) are returned
+    unchanged (tau clamped at 0: the projection onto the ball; a point on the sphere would
+    need new non-zeros of arbitrary sign). The [PSiLON] schedule never meets that case:
+    it projects `s v / ||v||_1` with `s >= 1`. All-zero rows return zeros.
+
+    Args:
+        v: `(..., d)`, e.g. `(E, out, in)`.
+        radius: the sphere's L1 radius, > 0.
+
+    Returns:
+        same shape and dtype as `v`.
+    """
+    if not radius > 0:
+        raise ValueError(f"radius must be > 0; got {radius}")
+    a = v.abs()
+    tau = l1_sphere_threshold(a, radius)  # (..., 1)
+    return torch.sign(v) * (a - tau).clamp_min(0.0)
+
+
+def psilon_projection_target(v: Tensor, scale: float) -> Tensor:
+    """Pruning target `P(s v / ||v||_1)` of a direction, METHODS.md §3 [PSiLON]; shape of `v`.
+
+    Raw `v`'s scale is arbitrary (the layer normalizes it away), so `v` is first
+    normalized to unit L1 norm and scaled by `s = scale >= 1`: `s = 1` prunes nothing,
+    larger `s` cuts more mass before the projection back to the unit sphere.
+
+    Args:
+        v: raw directions `(..., d)`, e.g. `(E, out, in)`; all-zero rows give zeros.
+        scale: `s`, `sparsify.scale` (default 2).
+    """
+    if not scale >= 1:
+        raise ValueError(f"scale must be >= 1; got {scale}")
+    norm = v.abs().sum(dim=-1, keepdim=True)  # (..., 1)
+    return l1_sphere_projection(scale * v / _safe(norm), 1.0)
+
+
+def crelu_pair_norm(u: Tensor, u_neg: Tensor) -> Tensor:
+    """Joint row norm `n_j = sum_i max(|u_ji|, |u'_ji|)` of a CReLU pair, METHODS.md §1.4; `(..., 1)`."""
+    return torch.maximum(u.abs(), u_neg.abs()).sum(dim=-1, keepdim=True)
+
+
+def crelu_pair_projection(u: Tensor, u_neg: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+    """Pruning targets of a jointly normalized CReLU pair, METHODS.md §3 [PSiLON]; two `(..., d)`.
+
+    With `n_j = sum_i max(|u_ji|, |u'_ji|)`, `x = s |u| / n`, `x' = s |u'| / n`, tau is the
+    L1-sphere threshold of `max(x, x')` row-wise and is applied to both:
+    `t = sign(u) max(x - tau, 0)`, `t' = sign(u') max(x' - tau, 0)`. Then
+    `max(|t|, |t'|) = P(max(x, x'))`, so each row of `max(|t|, |t'|)` has L1 norm 1, the
+    joint normalization of §1.4.
+
+    Args:
+        u, u_neg: raw directions of the pair (`A`/`B` or `C`/`D` halves), each `(..., d)`.
+        scale: `s >= 1`.
+    """
+    if not scale >= 1:
+        raise ValueError(f"scale must be >= 1; got {scale}")
+    norm = _safe(crelu_pair_norm(u, u_neg))  # (..., 1)
+    x, x_neg = scale * u.abs() / norm, scale * u_neg.abs() / norm
+    tau = l1_sphere_threshold(torch.maximum(x, x_neg), 1.0)  # (..., 1)
+    return (
+        torch.sign(u) * (x - tau).clamp_min(0.0),
+        torch.sign(u_neg) * (x_neg - tau).clamp_min(0.0),
+    )
+
+
+def prune_blend(step: int, start: int, ramp: int) -> float:
+    """Blend weight `a_t` of METHODS.md §3 [PSiLON]: 0 before `start`, linear to 1 over `ramp` steps.
+
+    `a_t = min((t - start) / ramp, 1)` for `t >= start`; `ramp <= 0` jumps to 1 at `start`.
+    `step` counts optimizer steps, not forward calls.
+    """
+    if step < start:
+        return 0.0
+    return 1.0 if ramp <= 0 else min((step - start) / ramp, 1.0)
+
+
+def blended_direction(
+    v: Tensor, target: Tensor, a: float | Tensor, norm: Tensor | None = None
+) -> Tensor:
+    """Blended unit direction `(1 - a) v / ||v||_1 + a target`, METHODS.md §3 [PSiLON]; shape of `v`.
+
+    The effective weight is `g` times this. `target` (from `psilon_projection_target`) has
+    the sign of `v` wherever it is non-zero, so the two terms never cancel: entrywise
+    `|w| = (1 - a) |v| / ||v||_1 + a |target|`, and each row's L1 norm is
+    `(1 - a) + a = 1` exactly in exact arithmetic, so `||w_t||_1 = |g|` and the closed
+    forms of §2 stay exact for every `a` in [0, 1]. For a CReLU pair pass the joint norm
+    `norm = crelu_pair_norm(u, u')` and the targets of `crelu_pair_projection`: the target
+    preserves the order of `|u|` and `|u'|`, so `max(|w|, |w'|)` keeps unit row norm too.
+
+    Args:
+        v: raw directions `(..., d)`; target: `(..., d)`.
+        a: blend weight in [0, 1] (a float, or a tensor broadcastable to `(..., 1)`).
+        norm: row normalizer `(..., 1)`; default `||v||_1` row-wise.
+    """
+    if norm is None:
+        norm = v.abs().sum(dim=-1, keepdim=True)
+    return (1.0 - a) * v / _safe(norm) + a * target
+
+
+def _smallest_fraction_mask(scores: Tensor, fraction: float) -> Tensor:
+    """Keep-mask `(E, n)` that drops the `round(fraction * n)` smallest scores of each row.
+
+    Ranks come from a stable sort, so ties are broken by position and the count is exact.
+    """
+    n = scores.shape[-1]
+    drop = min(n, int(math.floor(fraction * n + 0.5)))
+    order = torch.argsort(scores, dim=-1, stable=True)  # (E, n)
+    keep = torch.ones_like(scores, dtype=torch.bool)
+    return keep.scatter(-1, order[..., :drop], False)
+
+
+def magnitude_mask(
+    weights: Sequence[Tensor], sparsity: float, scope: str = "global"
+) -> list[Tensor]:
+    """Keep-masks of magnitude pruning to a target sparsity, METHODS.md §3 (baseline); per member.
+
+    Each member drops its `round(sparsity * n)` smallest-magnitude entries (ties broken by
+    position, so the count is exact): `scope="global"` ranks all given matrices of a member
+    together (one threshold), `scope="layer"` ranks each matrix on its own (`n` per matrix).
+
+    Args:
+        weights: stacked matrices, each `(E, out, in)`.
+        sparsity: target fraction of zeros, in [0, 1].
+        scope: `"global"` or `"layer"` (a `config.PruneScope` works too).
+
+    Returns:
+        one bool keep-mask per matrix, same shape (True = keep).
+    """
+    if scope not in ("global", "layer"):
+        raise ValueError(f"scope must be 'global' or 'layer'; got {scope!r}")
+    if not 0 <= sparsity <= 1:
+        raise ValueError(f"sparsity must be in [0, 1]; got {sparsity}")
+    flats = [w.detach().abs().reshape(w.shape[0], -1) for w in weights]  # each (E, n_l)
+    if scope == "layer":
+        return [
+            _smallest_fraction_mask(f, sparsity).reshape(w.shape) for f, w in zip(flats, weights)
+        ]
+    dtype = flats[0].dtype
+    for f in flats[1:]:
+        dtype = torch.promote_types(dtype, f.dtype)
+    keep = _smallest_fraction_mask(torch.cat([f.to(dtype) for f in flats], dim=1), sparsity)
+    pieces = torch.split(keep, [f.shape[1] for f in flats], dim=1)
+    return [piece.reshape(w.shape) for piece, w in zip(pieces, weights)]
+
+
+def neuron_norm_mask(w_in: Tensor, fraction: float, p: float = 2.0) -> Tensor:
+    """Keep-mask of hidden units by incoming-vector norm, METHODS.md §3 [EWN]; `(E, out)` bool.
+
+    Removes the `round(fraction * out)` units with the smallest `||w_j||_p` (ties broken by
+    position), per member, within this one layer; the caller zeroes the unit's incoming
+    row, bias and outgoing column. No retraining.
+
+    Args:
+        w_in: incoming weights of one hidden layer, `(E, out, in)`.
+        fraction: q, in [0, 1].
+        p: norm order (default 2).
+    """
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1]; got {fraction}")
+    norms = torch.linalg.vector_norm(w_in.detach().to(torch.float64), ord=p, dim=-1)  # (E, out)
+    return _smallest_fraction_mask(norms, fraction)

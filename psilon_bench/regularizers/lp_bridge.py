@@ -1,0 +1,71 @@
+"""Decoupled L_p ("bridge") weight decay, METHODS.md §4 [pWD].
+
+N. J. Outmezguine, N. Levi, "Decoupled Weight Decay for Any p Norm", arXiv:2404.10824
+(2024). The penalty `lambda sum |w|^p` (0 < p <= 2) is applied after the base optimizer's
+step (Adam/SGD with weight_decay = 0) as a multiplicative factor per weight:
+
+    w_new = w_hat * |w_prev|^(2-p) / (|w_prev|^(2-p) + p * lr_t * lambda)
+
+(`w_hat` the base step's result, `w_prev` the weight before the step). This module holds
+the one implementation of that factor, used by the training loop and by the test that
+p = 2 is AdamW with decay 2*lambda to first order in lr*lambda.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["apply_lp_decay_", "lp_decay_factor"]
+
+
+def lp_decay_factor(w_prev: Tensor, p: float, lr: float, strength: float | Tensor) -> Tensor:
+    """Decoupled L_p decay factor `|w|^(2-p) / (|w|^(2-p) + p lr lambda)`, METHODS.md §4 [pWD].
+
+    Elementwise, in [0, 1], same shape and dtype as `w_prev`. Edge cases, with no NaN:
+    `lr * strength = 0` gives exactly 1; `w_prev = 0` with `lr * strength > 0` gives 0
+    for p < 2 (a weight that reaches 0 stays 0) and `1 / (1 + 2 lr lambda)` for p = 2
+    (`|0|^0 = 1`, plain decay).
+
+    Args:
+        w_prev: the weights before the base step, e.g. `(E, out, in)`.
+        p: the norm exponent, 0 < p <= 2.
+        lr: the scheduled learning rate `lr_t`, >= 0.
+        strength: lambda >= 0, a float or a tensor broadcastable to `w_prev`
+            (e.g. `(E, 1, 1)`, one per member).
+    """
+    if not 0 < p <= 2:
+        raise ValueError(f"p must be in (0, 2]; got {p}")
+    w = w_prev.detach()
+    strength = torch.as_tensor(strength, dtype=w.dtype, device=w.device)
+    decay = (p * lr) * strength  # p lr_t lambda, broadcastable
+    kept = w.abs().pow(2.0 - p)  # |w|^(2-p); pow(0, 0) = 1 at p = 2
+    den = kept + decay
+    # den = 0 only where |w|^(2-p) = 0 and lr * lambda = 0: no decay there, factor 1.
+    # Where lr * lambda = 0 and w != 0, kept / kept = 1 exactly.
+    return torch.where(den > 0, kept / torch.where(den > 0, den, 1.0), 1.0)
+
+
+@torch.no_grad()
+def apply_lp_decay_(
+    params_after: Sequence[Tensor] | Tensor, factors: Sequence[Tensor] | Tensor
+) -> None:
+    """Multiply each weight, after the base step, in place by its L_p decay factor (§4 [pWD]).
+
+    Args:
+        params_after: the weights `w_hat` after the base optimizer's step.
+        factors: `lp_decay_factor(w_prev, ...)` for each, computed BEFORE the step.
+    """
+    if isinstance(params_after, Tensor):
+        params_after = [params_after]
+    if isinstance(factors, Tensor):
+        factors = [factors]
+    if len(params_after) != len(factors):
+        raise ValueError(
+            f"need one factor per parameter; got {len(params_after)} parameters "
+            f"and {len(factors)} factors"
+        )
+    for w, factor in zip(params_after, factors):
+        w.mul_(factor)

@@ -1,0 +1,82 @@
+"""Run records on disk: `records.jsonl` (one JSON object per member), the resolved
+`config.yaml`, and a `DONE` marker written last. Every file is written atomically (a
+temporary file in the same folder, then `os.replace`), so a reader never sees half a file.
+`collect` reads many run folders into one pandas DataFrame."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+RECORDS = "records.jsonl"
+DONE = "DONE"
+CONFIG = "config.yaml"
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN / inf are not JSON: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file in the same folder and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_run(run_dir: Path, config_yaml: str, records: Iterable[Mapping[str, Any]]) -> None:
+    """config.yaml, then records.jsonl, then DONE (the marker that the run is complete)."""
+    run_dir = Path(run_dir)
+    atomic_write(run_dir / CONFIG, config_yaml)
+    lines = [json.dumps({k: _json_safe(v) for k, v in r.items()}, sort_keys=False) for r in records]
+    atomic_write(run_dir / RECORDS, "\n".join(lines) + "\n")
+    atomic_write(run_dir / DONE, "")
+
+
+def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of one complete run (raises FileNotFoundError if DONE is missing)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / DONE).exists():
+        raise FileNotFoundError(f"{run_dir} has no {DONE} marker (run incomplete)")
+    with open(run_dir / RECORDS, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def collect(root: Path) -> Any:
+    """Every complete run below `root` as one pandas DataFrame (one row per member)."""
+    import pandas as pd
+
+    rows = []
+    for done in sorted(Path(root).rglob(DONE)):
+        rows.extend(read_records(done.parent))
+    return pd.DataFrame(rows)

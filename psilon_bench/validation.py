@@ -1,0 +1,131 @@
+"""One `validate(cfg)` for value ranges and cross-field rules (STYLE.md §5).
+
+OmegaConf already rejects unknown keys, wrong types and invalid Enum choices at
+composition. What a type cannot say lives as field metadata in `psilon_bench.config`
+(`ranged(...)`), and the few rules that tie two fields together are checked below. Every
+error is one line naming the dotted key, what is allowed and what was given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from psilon_bench.config import Interval
+from psilon_bench.errors import ConfigError
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every declared range and the cross-field rules; raise ConfigError on the first."""
+    _check_ranges(cfg, "")
+    _check_rules(cfg)
+
+
+def _check_ranges(node: Any, prefix: str) -> None:
+    if not isinstance(node, DictConfig):
+        return
+    schema = OmegaConf.get_type(node)
+    fields = (
+        {f.name: f for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else {}
+    )
+    for key in node:
+        if key == "hydra":
+            continue
+        dotted = f"{prefix}{key}"
+        value = OmegaConf.select(node, str(key), throw_on_missing=False) if key in node else None
+        f = fields.get(str(key))
+        if f is not None and "range" in f.metadata:
+            _check_value(
+                dotted,
+                value,
+                f.metadata["range"],
+                f.metadata.get("many", False),
+                f.metadata.get("optional", False),
+            )
+        if isinstance(value, DictConfig):
+            _check_ranges(value, dotted + ".")
+
+
+def _check_value(key: str, value: Any, interval: Interval, many: bool, optional: bool) -> None:
+    if value is None:
+        if optional:
+            return
+        raise ConfigError(f"{key} must be a number in {interval}; got null")
+    values = list(value) if isinstance(value, (list, ListConfig)) else [value]
+    if isinstance(value, (list, ListConfig)) and not many:
+        raise ConfigError(f"{key} must be a single number in {interval}; got a list {list(value)}")
+    if not values:
+        raise ConfigError(
+            f"{key} must be a number in {interval} or a non-empty list of them; got []"
+        )
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            kind = "a number or a list of numbers" if many else "a number"
+            raise ConfigError(f"{key} must be {kind} in {interval}; got {v!r}")
+        if not interval.contains(float(v)):
+            raise ConfigError(f"{key} must be in {interval}; got {v}")
+
+
+def member_seeds(seeds: Any) -> list[int]:
+    """`seeds`: a count n (seeds 0..n-1) or a list of distinct non-negative integers."""
+    if isinstance(seeds, bool):
+        raise ConfigError(
+            f"seeds must be a positive count or a list of integers >= 0; got {seeds!r}"
+        )
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ConfigError(
+                f"seeds must be a positive count or a list of integers >= 0; got {seeds}"
+            )
+        return list(range(seeds))
+    if isinstance(seeds, (list, ListConfig)) and seeds:
+        out = list(seeds)
+        if all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in out):
+            if len(set(out)) != len(out):
+                raise ConfigError(f"seeds must be distinct; got {out}")
+            return out
+    raise ConfigError(f"seeds must be a positive count or a list of integers >= 0; got {seeds!r}")
+
+
+def strengths(value: Any) -> list[float]:
+    """`regularizer.strength`: a scalar or a list (each value one member)."""
+    if isinstance(value, (list, ListConfig)):
+        return [float(v) for v in value]
+    return [float(value)]
+
+
+def _check_rules(cfg: DictConfig) -> None:
+    member_seeds(cfg.seeds)
+    trainer = cfg.trainer
+    if trainer.epochs is None and trainer.steps is None:
+        raise ConfigError("trainer.epochs and trainer.steps are both null; set one of them")
+    reg = cfg.regularizer
+    if "dispersion" in reg and "scale" in reg:
+        if (reg.scale is None) == (reg.dispersion is None):
+            raise ConfigError(
+                "regularizer.scale and regularizer.dispersion: set exactly one "
+                f"(scale = dispersion^(1/alpha)); got scale={reg.scale}, dispersion={reg.dispersion}"
+            )
+    pruning = cfg.pruning
+    if "start" in pruning and "ramp" in pruning and pruning.start + pruning.ramp > 1.0 + 1e-12:
+        raise ConfigError(
+            "pruning.start + pruning.ramp must be <= 1 (the projection must finish within training); "
+            f"got {pruning.start} + {pruning.ramp}"
+        )
+    split = cfg.split
+    fractions = [
+        v for v in (split.n_train, split.n_val, split.n_test) if isinstance(v, float) and v < 1
+    ]
+    if sum(fractions) > 1.0 + 1e-9:
+        raise ConfigError(
+            f"split fractions n_train + n_val + n_test must be <= 1; got {sum(fractions):g}"
+        )
+    for key in ("n_train", "n_val", "n_test"):
+        v = split[key]
+        if isinstance(v, float) and v > 1:
+            raise ConfigError(
+                f"split.{key} must be a row count (int) or a fraction in (0, 1]; got {v}"
+            )
