@@ -58,7 +58,8 @@ def _run(rest: list[str]) -> int:
     from psilon_bench.hydra_app import run_app
 
     saved = sys.argv
-    sys.argv = ["psilon-bench run", *rest]
+    flags = [a for a in rest if a in ("-m", "--multirun")]  # Hydra wants them before overrides
+    sys.argv = ["psilon-bench run", *flags, *[a for a in rest if a not in flags]]
     try:
         run_app()
     finally:
@@ -116,10 +117,13 @@ def _fmt(n: object) -> str:
 
 def _guarded(command) -> int:  # noqa: ANN001
     """Run `command`; user and config errors become one line on stderr and exit code 2."""
-    from psilon_bench.errors import UserError
+    from psilon_bench.errors import UserAbort, UserError
 
     try:
         return command()
+    except UserAbort as abort:
+        print(f"error: {abort.error}", file=sys.stderr)
+        return abort.error.exit_code
     except UserError as ex:
         print(f"error: {ex}", file=sys.stderr)
         return ex.exit_code
@@ -134,7 +138,7 @@ def _guarded(command) -> int:  # noqa: ANN001
 def config_error_line(ex: BaseException) -> str | None:
     """One line for a Hydra/OmegaConf composition error (None if `ex` is not one)."""
     from hydra.errors import HydraException, MissingConfigException
-    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
     if isinstance(ex, MissingConfigException) and ex.options is not None and ex.missing_cfg_file:
         group, _, name = str(ex.missing_cfg_file).rpartition("/")
@@ -145,11 +149,15 @@ def config_error_line(ex: BaseException) -> str | None:
     while node is not None and node not in chain:
         chain.append(node)
         node = node.__cause__ or node.__context__
-    omega = next((e for e in reversed(chain) if isinstance(e, OmegaConfBaseException)), None)
+    # the outermost OmegaConf error carries the formatted message and the full key
+    omega = next((e for e in chain if isinstance(e, OmegaConfBaseException)), None)
     if omega is not None:
         key = getattr(omega, "full_key", None) or ""
-        msg = str(getattr(omega, "msg", None) or omega).splitlines()[0].strip()
-        if isinstance(omega, ConfigKeyError) and getattr(omega, "object_type", None) is not None:
+        msg = str(omega).splitlines()[0].strip()  # str() has $VALUE etc. filled in
+        if (
+            isinstance(omega, (ConfigKeyError, ConfigAttributeError))
+            and getattr(omega, "object_type", None) is not None
+        ):
             import dataclasses
 
             t = omega.object_type

@@ -178,9 +178,9 @@ class StepUnit(str, Enum):
     epoch = "epoch"  # ... once per epoch (PROTOCOLS.md P1)
 
 
-class PruneScope(str, Enum):
-    global_ = "global"
-    layer = "layer"
+# OmegaConf looks an Enum up by member NAME, and `global` is a keyword: the functional form
+# names the member `global`, so `pruning.scope=global` composes.
+PruneScope = Enum("PruneScope", {"global": "global", "layer": "layer"}, type=str)
 
 
 # --------------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ class MagnitudePruningConfig:
     """Magnitude pruning to a target sparsity at the end of training, METHODS.md §3."""
 
     name: str = "magnitude"
-    scope: PruneScope = PruneScope.global_
+    scope: PruneScope = PruneScope["global"]
     sparsity: float = ranged(0.5, 0, 1, "left")
     finetune_steps: int = ranged(0, 0)
 
@@ -404,7 +404,7 @@ class MetricsConfig:
 
     lipschitz_points: int = ranged(128, 1)  # test inputs for the empirical lower bound
     lipschitz_starts: int = ranged(4, 1)  # random sign starts per point (§2.4)
-    thresholds: list[float] = field(default_factory=lambda: [1e-3, 1e-2])
+    thresholds: list[float] = ranged([1e-3, 1e-2], 0, None, "neither", many=True)
     absolute_threshold: float | None = ranged(None, 0, None, "neither", optional=True)
 
 

@@ -13,3 +13,13 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A dataset that is missing, unreadable or too small for the requested split."""
+
+
+class UserAbort(BaseException):  # noqa: N818
+    """Carries a UserError through Hydra, whose job runner and callback hooks catch every
+    `Exception` and print multi-line reports (or only warn). `psilon_bench.cli` unwraps it
+    and prints the one-line message."""
+
+    def __init__(self, error: UserError):
+        super().__init__(str(error))
+        self.error = error

@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from psilon_bench.config import register_configs
-from psilon_bench.errors import UserError
+from psilon_bench.errors import UserAbort, UserError
 from psilon_bench.validation import validate
 
 _RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
@@ -38,9 +38,13 @@ class ValidateBeforeWriting(Callback):
     (`validate` skips the `hydra` node.)"""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        validate(config)
+        _abort_on_user_error(validate, config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _abort_on_user_error(self._validate_sweep, config)
+
+    @staticmethod
+    def _validate_sweep(config: DictConfig) -> None:
         if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
             validate(config)
             return
@@ -56,18 +60,29 @@ class ValidateBeforeWriting(Callback):
                 validate(loader.load_sweep_config(config, list(job)))
 
 
-def _remove_empty_dirs(run_dir: Path) -> None:
-    """After a user error: remove the job folder Hydra made (if empty), and a sweep folder
-    left holding only Hydra's multirun.yaml."""
+def _abort_on_user_error(fn: Any, *args: Any) -> Any:
+    """Call fn; a UserError leaves as UserAbort, which Hydra's handlers let through."""
     try:
-        run_dir.rmdir()
-    except OSError:
-        return
-    sweep = run_dir.parent
-    if HydraConfig.get().mode.name == "MULTIRUN" and sweep == Path(HydraConfig.get().sweep.dir):
-        if [p.name for p in sweep.iterdir()] == ["multirun.yaml"]:
-            (sweep / "multirun.yaml").unlink()
-            sweep.rmdir()
+        return fn(*args)
+    except UserError as err:
+        raise UserAbort(err) from err
+
+
+def _remove_empty_dirs(run_dir: Path) -> None:
+    """After a user error: remove the job folder Hydra made and its parents while they are
+    empty (a sweep folder holding only Hydra's multirun.yaml counts as empty), up to cwd."""
+    hc = HydraConfig.get()
+    sweep = Path(hc.sweep.dir).resolve() if hc.mode.name == "MULTIRUN" else None
+    stop = Path.cwd().resolve()
+    folder = run_dir.resolve()
+    while folder != stop and stop in folder.parents:
+        if folder == sweep and [p.name for p in folder.iterdir()] == ["multirun.yaml"]:
+            (folder / "multirun.yaml").unlink()
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 register()
@@ -87,7 +102,7 @@ def run_app(cfg: DictConfig) -> None:
 
     try:
         records = run_experiment(cfg, run_dir, threads=threads)
-    except UserError:
+    except UserError as err:
         _remove_empty_dirs(run_dir)
-        raise
+        raise UserAbort(err) from err
     print_summary(records, run_dir)

@@ -20,8 +20,9 @@ large-u series
 
     p(u) = (1/pi) sum_{k>=1} (-1)^(k+1) Gamma(alpha k + 1)/k! sin(k pi alpha/2) u^-(alpha k + 1)
 
-with its first 6 non-zero terms (more when a term after the 6th still matters at u = U,
-which happens only for alpha < ~0.3). psi is odd and -log p even in u.
+with its first 6 non-zero terms, and more while the next one still exceeds 1e-16 of the
+first at u = U (alpha < 0.8; 7 terms at alpha = 0.5, 17 at 0.05). psi is odd and -log p
+even in u.
 
 How the table values are computed (METHODS.md §5, with the deviations marked):
 
@@ -39,21 +40,28 @@ How the table values are computed (METHODS.md §5, with the deviations marked):
   either: it returned errors up to 1e-2 for alpha = 0.5, u in [0.1, 7] and failed past
   u ~ 15 for alpha = 1.5.
 - *Deviation 2*: wherever the large-u series is accurate to better than 1e-13 (estimated
-  from its smallest term and its cancellation), it gives the table value, also below U.
-  Past u ~ 10..100 the Fourier integrals are sums of O(1) oscillations that cancel to a
-  p' of 1e-12 or less, so quadrature cannot reach the accuracy target there (alpha = 1.9,
-  u = 1e3: 1e-1 relative), while the series is exact to rounding. For alpha < 1 the series
-  converges for every u > 0; for alpha > 1 it is asymptotic and summed up to its smallest term.
+  from its smallest term and its cancellation), it gives the table value, also below U
+  (from u ~ 0.1 at alpha = 0.5, ~ 7 at 1.5, ~ 13 at 1.9). Far out the Fourier integrals are
+  sums of O(1) oscillations that cancel to a tiny p', so quadrature loses accuracy
+  (alpha = 1.9, u = 1e3: 1e-5 relative, with QUADPACK estimating 5e-7), while the series is
+  exact to rounding. For alpha < 1 the series converges for every u > 0; for alpha > 1 it is
+  asymptotic and summed up to its smallest term. Each node takes the method whose error
+  estimate is smallest, so for alpha < ~0.3, whose Fourier integrands decay too slowly to
+  integrate, the convergent series covers nearly the whole grid.
+- -log p is stored as -log(p/p(0)) (from the small-u series as -log1p(p/p(0) - 1)), so the
+  penalty's small values near 0 keep their relative accuracy, in float32 too.
 - alpha = 2 and alpha = 1 use their closed forms (the general path, `use_closed_form=False`,
   is tested against them).
 
 Accuracy (tests/test_stable.py, against an independent oracle: Zolotarev's integral
-representation for u >= 0.05 and plain adaptive quadrature of the Fourier integrals below):
-table psi within 1e-5 relative of exact for |u| in [1e-4, 1e7] for alpha in {0.5, 1, 1.5, 1.9}.
-The limit is the linear interpolation of psi on this grid: its first node past 0 is
-u = 1.3e-4, so for small alpha (below ~0.5, where psi leaves its linear regime
-`psi ~ kappa u` near u ~ 1/sqrt(kappa_alpha)) the first cells are too coarse, and near
-alpha = 2 psi turns from u/2 to (1+alpha)/u over a few cells only; both are worse than 1e-5.
+representation, and plain adaptive quadrature of the Fourier integrals for alpha > 1 and
+u < 0.05): the node values agree with it to 1e-9 or better (alpha from 0.1 to 1.97), and
+table psi is within 1e-5 relative of exact for |u| in [1e-4, 1e7] for alpha in
+{0.5, 1, 1.5, 1.9} (worst, at cell midpoints: 4.7e-6, 8.4e-7, 1.6e-6, 7.5e-6). The limit is
+the linear interpolation of psi on this grid. Its first node past 0 is u = 1.3e-4, too coarse
+where psi leaves its linear regime `psi ~ kappa u` early (small alpha: 1.4e-4 at alpha = 0.4,
+2e-2 at 0.3); near alpha = 2 psi turns from u/2 to (1+alpha)/u within a few cells
+(1.4e-5 at alpha = 1.95).
 
 Tables are cached on disk (`.npz`, one per alpha and grid, written atomically) in
 `cache_dir`, default `$PSILON_BENCH_CACHE/stable` if that variable is set, else
@@ -115,8 +123,11 @@ def _truncated_sums(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return total, np.where(np.isfinite(error), error, np.inf)
 
 
-def _small_u_series(alpha: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """p(u), p'(u) from the Taylor series at 0 (METHODS.md §5), and the relative error; u > 0.
+def _small_u_series(
+    alpha: float, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """p(u), p'(u) from the Taylor series at 0 (METHODS.md §5), their relative error, and
+    p(u)/p(0) - 1 without cancellation; u > 0.
 
     p(u) = (1/(pi alpha)) sum_k (-1)^k Gamma((2k+1)/alpha)/(2k)! u^(2k); convergent for
     alpha >= 1, asymptotic for alpha < 1.
@@ -132,39 +143,39 @@ def _small_u_series(alpha: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray
     )
     p, p_err = _truncated_sums(p_terms)
     dp, dp_err = _truncated_sums(dp_terms)
+    # p/p(0) - 1: the k >= 1 terms summed apart, relative to the k = 0 term
+    excess = _truncated_sums(p_terms[:, 1:])[0] / p_terms[:, 0]
     norm = 1.0 / (math.pi * alpha)
-    return norm * p, norm * dp, np.maximum(p_err, dp_err)
+    return norm * p, norm * dp, np.maximum(p_err, dp_err), excess
 
 
-def _large_u_coefficients(alpha: float, n_terms: int) -> np.ndarray:
-    """c_k, k = 1..n_terms, of p(u) = (1/pi) sum_k c_k u^-(alpha k + 1) (METHODS.md §5).
+def _large_u_log_coefficients(alpha: float, n_terms: int) -> tuple[np.ndarray, np.ndarray]:
+    """c_k = sign_k exp(log_k), k = 1..n_terms, of the large-u series (METHODS.md §5):
 
-    c_k = (-1)^(k+1) Gamma(alpha k + 1)/k! sin(k pi alpha/2); coefficients whose sine vanishes
-    (k alpha even) are exactly 0.
+    p(u) = (1/pi) sum_k c_k u^-(alpha k + 1),
+    c_k = (-1)^(k+1) Gamma(alpha k + 1)/k! sin(k pi alpha/2).
+
+    sign_k carries the sine and is exactly 0 where the sine vanishes (k alpha even); the
+    magnitude stays in logs, so that large k does not overflow before it is discarded.
     """
     k = np.arange(1, n_terms + 1)
     sine = np.sin(k * math.pi * alpha / 2)
     sine[np.abs(sine) < 1e-12] = 0.0
-    sign = np.where(k % 2 == 1, 1.0, -1.0)
-    log_magnitude = special.gammaln(alpha * k + 1) - special.gammaln(k + 1)
-    return np.where(sine == 0, 0.0, sign * sine * np.exp(np.minimum(log_magnitude, 700.0)))
+    sign = np.where(k % 2 == 1, 1.0, -1.0) * sine
+    return sign, special.gammaln(alpha * k + 1) - special.gammaln(k + 1)
 
 
 def _large_u_series(alpha: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """p(u), p'(u) from the large-u series (METHODS.md §5), and the relative error; u > 0.
 
     Convergent for alpha < 1 (and for u > 1 at alpha = 1), asymptotic for alpha > 1.
-    Each term is formed in logs, so that large k does not overflow before it is discarded.
     """
-    k = np.arange(1, _LARGE_SERIES_TERMS + 1)
-    sine = np.sin(k * math.pi * alpha / 2)
-    sine[np.abs(sine) < 1e-12] = 0.0
-    signed_sine = np.where(k % 2 == 1, 1.0, -1.0) * sine
-    log_magnitude = special.gammaln(alpha * k + 1) - special.gammaln(k + 1)
-    log_u = np.log(u)[:, None]
-    terms = signed_sine * np.exp(np.minimum(log_magnitude - alpha * k * log_u, 700.0))  # (n, K)
+    sign, log_magnitude = _large_u_log_coefficients(alpha, _LARGE_SERIES_TERMS)
+    alpha_k = alpha * np.arange(1, _LARGE_SERIES_TERMS + 1)
+    log_terms = log_magnitude - alpha_k * np.log(u)[:, None]
+    terms = sign * np.exp(np.minimum(log_terms, 700.0))  # (n, K): c_k u^-(alpha k)
     s0, s0_err = _truncated_sums(terms)
-    s1, s1_err = _truncated_sums(terms * (alpha * k + 1))
+    s1, s1_err = _truncated_sums(terms * (alpha_k + 1))
     p = s0 / (math.pi * u)
     dp = -s1 / (math.pi * u * u)
     return p, dp, np.maximum(s0_err, s1_err)
@@ -256,7 +267,7 @@ def build_table_arrays(
 
     positive = u[1:]
     small_limit = 0.02 if alpha >= 1 else 0.02 * alpha**4
-    ps, dps, small_err = _small_u_series(alpha, positive)
+    ps, dps, small_err, small_excess = _small_u_series(alpha, positive)
     small_err = np.where(positive <= small_limit, small_err, np.inf)
     pl, dpl, large_err = _large_u_series(alpha, positive)
     # Each node from the series with the smaller error, by quadrature where neither series
@@ -271,20 +282,19 @@ def build_table_arrays(
     pq, dpq, quad_err = _fourier(alpha, positive[quadrature])
     better = quad_err < error[quadrature]
     chosen = quadrature[better]
-    p[chosen], dp[chosen], error[chosen], method[chosen] = (
-        pq[better],
-        dpq[better],
-        quad_err[better],
-        2,
-    )
+    p[chosen], dp[chosen] = pq[better], dpq[better]
+    error[chosen], method[chosen] = quad_err[better], 2
 
     psi = np.concatenate([[0.0], -dp / p])
-    ratio = np.concatenate([[0.0], -np.log(p) - nlp0])
+    # -log(p/p(0)); from the series as -log1p(p/p(0) - 1), exact for the tiny values near 0
+    with np.errstate(invalid="ignore"):
+        ratio = np.where(method == 1, -np.log1p(small_excess), -np.log(p) - nlp0)
+    ratio = np.concatenate([[0.0], ratio])
     methods[1:] = method
     errors = np.concatenate([[0.0], error])
     if not (np.all(np.isfinite(psi)) and np.all(np.isfinite(ratio)) and np.all(p > 0)):
         raise RuntimeError(f"SaS table for alpha={alpha} has non-finite values")
-    if errors.max() > 1e-9:
+    if errors.max() > 1e-7:
         log.warning(
             "SaS table alpha=%s: node values have estimated relative errors up to %.1e",
             alpha,
@@ -296,7 +306,8 @@ def build_table_arrays(
 def _tail_coefficients(alpha: float, u_max: float) -> list[float]:
     """c_1..c_K of the large-u series used past U: at least TAIL_MIN_TERMS non-zero terms,
     more while the next non-zero term at u = U is above 1e-16 of the first (METHODS.md §5)."""
-    coef = _large_u_coefficients(alpha, 64)
+    sign, log_magnitude = _large_u_log_coefficients(alpha, 64)
+    coef = sign * np.exp(log_magnitude)  # Gamma(64 alpha + 1)/64! stays finite for alpha <= 2
     x = u_max ** (-alpha)
     k = np.arange(1, coef.size + 1)
     size = np.abs(coef) * x ** (k - 1) * (alpha * k + 1)  # terms of S1, the larger of S0, S1
@@ -407,7 +418,12 @@ class StableTable:
     - `pdf(u, scale)`: p_c(u).
 
     The table tensors are copied to a device and dtype once, on first use there, so calls in
-    a training loop do no host-to-device copies and no numpy work.
+    a training loop do no host-to-device copies and no numpy work. Half-precision inputs are
+    evaluated in float32 and returned in their own dtype.
+
+    Attributes: `alpha`; `neg_log_pdf0` = -log p(0); `arrays`, the float64 `TableArrays`;
+    `cache_path`; `loaded_from_cache` (False when this call built the table); `seconds`
+    taken to load or build it.
 
     Example::
 

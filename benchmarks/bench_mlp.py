@@ -1,0 +1,183 @@
+"""Section `mlp`: MLP 30-64-64-2 on breast_cancer, Adam, 450 steps, 32 seeds, three ways:
+member-batched (psilon_bench.train.fit), a plain per-model PyTorch loop, and scikit-learn's
+MLPClassifier. Regime "mini-batch 32" (overhead-bound; target: batched >= 5x faster per
+model than the loop and than sklearn) and "full batch" (compute-bound; target: >= 50 % of the
+single-thread float32 matmul peak measured in the same run)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from common import best_of, console, matmul_peak_gflops
+from omegaconf import OmegaConf
+from rich.table import Table
+
+from psilon_bench import data as data_pkg
+from psilon_bench.config import (
+    DatasetConfig,
+    OptimizerConfig,
+    PreprocessConfig,
+    ScheduleConfig,
+    SplitConfig,
+)
+from psilon_bench.models.mlp import MLP
+from psilon_bench.regularizers.base import Regularizer
+from psilon_bench.train import MemberData, fit, plan_steps
+
+NAME = "mlp"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--members", type=int, default=32, help="mlp: seeds trained at once")
+    parser.add_argument("--steps", type=int, default=450, help="mlp: optimizer steps")
+
+
+def breast_cancer_split() -> Any:
+    """breast_cancer through psilon-bench's own data path (60 % train, standardized)."""
+    table = data_pkg.load_table(
+        OmegaConf.structured(
+            DatasetConfig(name="breast_cancer", source="sklearn", loader="breast_cancer")
+        ),
+        Path("."),
+    )
+    return data_pkg.make_split(
+        table, OmegaConf.structured(SplitConfig()), OmegaConf.structured(PreprocessConfig()), seed=0
+    )
+
+
+def mlp_flops_per_step(sizes: list[int], rows: int) -> int:
+    """Matmul FLOPs of one training step of an MLP: forward, weight gradients, and input
+    gradients of every layer but the first (the data needs none)."""
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    fwd = sum(2 * rows * i * o for i, o in layers)
+    grad_w = fwd
+    grad_x = sum(2 * rows * i * o for i, o in layers[1:])
+    return fwd + grad_w + grad_x
+
+
+def train_batched(
+    x: torch.Tensor, y: torch.Tensor, seeds: list[int], width: int, steps: int, batch: int | None
+) -> None:
+    E = len(seeds)
+    model = MLP(x.shape[1], 2, width=width, depth=2, seeds=seeds)
+    data = MemberData(x.expand(E, *x.shape), y.expand(E, *y.shape), "classification", 2)
+    plan = plan_steps(x.shape[0], batch, None, steps)
+    fit(model, data, seeds, Regularizer(torch.zeros(E)), OptimizerConfig(), ScheduleConfig(), plan)
+
+
+def train_loop(
+    x: torch.Tensor, y: torch.Tensor, seeds: list[int], width: int, steps: int, batch: int | None
+) -> None:
+    """The plain way: one nn.Sequential and one torch.optim.Adam per seed, trained in turn."""
+    n = x.shape[0]
+    batch = n if batch is None else batch
+    for seed in seeds:
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(x.shape[1], width),
+            torch.nn.ReLU(),
+            torch.nn.Linear(width, width),
+            torch.nn.ReLU(),
+            torch.nn.Linear(width, 2),
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        perm, pos = torch.randperm(n), 0
+        for _ in range(steps):
+            if pos >= n:
+                perm, pos = torch.randperm(n), 0
+            idx = perm[pos : pos + batch]
+            pos += batch
+            loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def train_sklearn(
+    x: np.ndarray, y: np.ndarray, seeds: list[int], width: int, steps: int, batch: int | None
+) -> None:
+    """scikit-learn's MLPClassifier, same sizes, Adam, the same number of optimizer steps."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    n = x.shape[0]
+    b = n if batch is None else batch
+    epochs = math.ceil(steps / math.ceil(n / b))
+    for seed in seeds:
+        clf = MLPClassifier(
+            hidden_layer_sizes=(width, width),
+            solver="adam",
+            batch_size=b,
+            max_iter=epochs,
+            learning_rate_init=1e-3,
+            alpha=0.0,
+            tol=0.0,
+            n_iter_no_change=epochs + 1,
+            random_state=seed,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(x, y)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    split = breast_cancer_split()
+    x, y = torch.as_tensor(split.X_train), torch.as_tensor(split.y_train)
+    seeds = list(range(args.members))
+    width, steps = 64, args.steps
+    peak = matmul_peak_gflops()
+    out: dict[str, Any] = {
+        "rows": x.shape[0],
+        "members": len(seeds),
+        "steps": steps,
+        "peak_gflops": peak,
+    }
+    for regime, batch in [("mini-batch 32", 32), ("full batch", None)]:
+        rows = 32 if batch else x.shape[0]
+        flops = mlp_flops_per_step([x.shape[1], width, width, 2], rows) * steps * len(seeds)
+        timings = {
+            "batched": best_of(
+                args.repeats, lambda: train_batched(x, y, seeds, width, steps, batch)
+            ),
+            "torch loop": best_of(
+                args.repeats, lambda: train_loop(x, y, seeds, width, steps, batch)
+            ),
+            "sklearn": best_of(
+                args.repeats,
+                lambda: train_sklearn(split.X_train, split.y_train, seeds, width, steps, batch),
+            ),
+        }
+        table = Table(
+            title=f"MLP 30-64-64-2, breast_cancer ({x.shape[0]} rows), Adam, {steps} steps, "
+            f"{len(seeds)} seeds, {regime}",
+            title_justify="left",
+        )
+        for col in ["way", "ms / model", "batched speed-up", "GFLOP/s", "% of matmul peak"]:
+            table.add_column(col, justify="right" if col != "way" else "left")
+        rows_out = {}
+        for way, t in timings.items():
+            per_model = t / len(seeds)
+            gflops = flops / t / 1e9
+            speedup = t / timings["batched"]
+            rows_out[way] = {
+                "s_per_model": per_model,
+                "speedup_of_batched": speedup,
+                "gflops": gflops,
+            }
+            table.add_row(
+                way,
+                f"{per_model * 1e3:.2f}",
+                f"{speedup:.2f}x",
+                f"{gflops:.2f}",
+                f"{100 * gflops / peak:.1f} %",
+            )
+        console.print(table)
+        out[regime] = rows_out
+    console.print(f"single-thread float32 matmul peak (1024^3): {peak:.1f} GFLOP/s")
+    return out

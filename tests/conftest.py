@@ -1,0 +1,54 @@
+"""Shared test helpers: composing configs with Hydra's compose API, running the real CLI
+in a subprocess, and the location of ../shared/data (tests may read it; the product may not)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+CONF = REPO / "conf"
+
+needs_shared_data = pytest.mark.skipif(
+    not (SHARED_DATA / "MANIFEST.md").exists(), reason=f"../shared/data not found at {SHARED_DATA}"
+)
+
+
+def compose_config(overrides: list[str] | None = None):
+    """The composed config (with the `hydra` node stripped) for `overrides`."""
+    from psilon_bench.hydra_app import register
+
+    register()
+    GlobalHydra.instance().clear()
+    with initialize_config_module("psilon_bench.conf", version_base=None):
+        return compose("config", overrides=list(overrides or []))
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
+    """`psilon-bench <args>` in a subprocess (the installed console script's entry point)."""
+    full_env = {
+        **os.environ,
+        "PSILON_BENCH_DATA": str(SHARED_DATA),
+        "COLUMNS": "200",
+        **(env or {}),
+    }
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "psilon_bench.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def all_files(root: Path) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.is_file())
