@@ -172,5 +172,14 @@ def config_error_line(ex: BaseException) -> str | None:
     return None
 
 
+def entry() -> int:
+    """Console-script entry: `main`, quiet when the reader of stdout goes away (`| head`)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry())

@@ -102,7 +102,7 @@ def _range_cases():
             if "range" not in f.metadata:
                 continue
             for value in _outside(f.metadata["range"]):
-                if typing.get_type_hints(schema)[f.name] in (int, typing.Optional[int]):
+                if typing.get_type_hints(schema)[f.name] in (int, int | None):
                     value = (
                         int(value) if value == int(value) else int(value) - (1 if value < 0 else 0)
                     )
