@@ -1,14 +1,35 @@
 """Everything a record reports about a trained member, METHODS.md §6: task metrics on each
-split and parameter counts (structure metrics join here as models provide them)."""
+split, parameter counts, and the structure metrics (sparsity, path norms, Lipschitz bounds;
+`structure_metrics`), computed for every member in float64."""
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import Any
 
+import numpy as np
 import torch
+from torch import Tensor
 
+from psilon_bench.config import MetricsConfig
+from psilon_bench.lipschitz import (
+    empirical_lipschitz_lower_bound,
+    residual_spectral_product,
+    spectral_product,
+    spectral_to_linf_l1_factor,
+    tightness,
+)
 from psilon_bench.metrics import predict, task_metrics
 from psilon_bench.models.members import MemberModel
+from psilon_bench.regularizers.path_norm import path_norm_chain, residual_path_norm
+from psilon_bench.sparsity import (
+    exact_sparsity,
+    near_sparsity,
+    neuron_sparsity,
+    nonzero_count,
+    threshold_sparsity,
+)
 from psilon_bench.train import MemberData
 
 
@@ -38,11 +59,93 @@ def evaluate_members(
         for name, value in task_metrics(predict(model, data.x), data.y, data.task).items():
             columns[f"{split}.{name}"] = value
     columns.update(parameter_counts(model))
+    metrics_cfg = getattr(cfg, "metrics", None) or MetricsConfig()
+    probe = next(parts[p] for p in ("test", "val", "train") if p in parts)
+    columns.update(structure_metrics(model, probe.x, metrics_cfg))
     model.train()
     rows = []
     for e in range(model.n_members):
         rows.append({k: _scalar(v[e]) for k, v in columns.items()})
     return rows
+
+
+def threshold_name(tau: float) -> str:
+    """`1e-3` for 0.001: the suffix of the `sparsity.threshold_*` columns."""
+    return np.format_float_scientific(tau, trim="-", exp_digits=1)
+
+
+def _float64_copy(model: MemberModel) -> tuple[MemberModel, Tensor]:
+    """A float64 copy of `model` without gradients, and `finite` (E,): members whose
+    parameters are all finite. Non-finite members (diverged) are zeroed in the copy so every
+    metric computes; the caller reports NaN for them."""
+    copy64 = copy.deepcopy(model).to(torch.float64).requires_grad_(False)
+    E = model.n_members
+    finite = torch.ones(E, dtype=torch.bool)
+    for p in copy64.parameters():
+        finite &= torch.isfinite(p).flatten(1).all(dim=1).cpu()
+    if not bool(finite.all()):
+        for p in copy64.parameters():
+            p[~finite.to(p.device)] = 0.0
+    return copy64, finite
+
+
+@torch.no_grad()
+def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tensor]:
+    """Per-member structure metrics of METHODS.md §6 and §2, (E,) each, float64.
+
+    Sparsity of the effective weight matrices (exact; threshold at each `cfg.thresholds`
+    tau, relative to the unit's mean magnitude, and at `cfg.absolute_threshold`; near;
+    neuron), non-zero parameters; the 1-path-norm (§2.1 chain; for residual nets phi_OB,
+    with `path_norm.original` / `path_norm.improved` = phi_OB / phi_IB, §2.3); the spectral
+    product (§2.4) and its l_inf -> l_1 conversion; the empirical l_inf -> l_1 lower bound
+    on the first `cfg.lipschitz_points` rows of `x` `(E, N, d_in)`; the tightness ratio of
+    the tightest path-norm bound (phi, or phi_IB) to it. Computed on a float64 copy of the
+    model; members with non-finite parameters get NaN.
+    """
+    columns: dict[str, Tensor] = {
+        "params.nonzero": nonzero_count([p.detach() for p in model.parameters()])
+    }
+    m64, finite = _float64_copy(model)
+    weights = m64.weight_matrices()
+    E = model.n_members
+    floats: dict[str, Tensor] = {"sparsity.exact": exact_sparsity(weights)}
+    for tau in cfg.thresholds:
+        floats[f"sparsity.threshold_{threshold_name(tau)}"] = threshold_sparsity(weights, tau)
+    if cfg.absolute_threshold is not None:
+        tau = cfg.absolute_threshold
+        floats[f"sparsity.threshold_abs_{threshold_name(tau)}"] = threshold_sparsity(
+            weights, tau, absolute=True
+        )
+    floats["sparsity.near"] = near_sparsity(weights)
+    hidden = m64.hidden_weight_matrices()
+    nan = torch.full((E,), math.nan, dtype=torch.float64)
+    floats["sparsity.neuron"] = neuron_sparsity(hidden) if hidden else nan
+
+    if hasattr(m64, "residual_weights"):
+        embed, blocks, head = m64.residual_weights()
+        original = residual_path_norm(embed, blocks, head, bound="original")
+        improved = residual_path_norm(embed, blocks, head, bound="improved")
+        floats.update(
+            {"path_norm": original, "path_norm.original": original, "path_norm.improved": improved}
+        )
+        bound, spectral = improved, residual_spectral_product(embed, blocks, head)
+    else:
+        bound = floats["path_norm"] = path_norm_chain(weights)
+        spectral = spectral_product(weights)
+    floats["lipschitz.spectral"] = spectral
+    floats["lipschitz.spectral_linf_l1"] = spectral * spectral_to_linf_l1_factor(
+        m64.d_in, m64.d_out
+    )
+    points = x[:, : cfg.lipschitz_points].to(torch.float64).contiguous()  # (E, B, d_in)
+    lower = empirical_lipschitz_lower_bound(
+        m64, points, starts=cfg.lipschitz_starts, generator=torch.Generator().manual_seed(0)
+    )
+    floats["lipschitz.lower"] = lower
+    floats["lipschitz.tightness"] = tightness(bound, lower)
+    for name, value in floats.items():
+        value = value.detach().to(torch.float64).cpu()
+        columns[name] = torch.where(finite, value, nan)
+    return columns
 
 
 def _scalar(v: torch.Tensor) -> Any:

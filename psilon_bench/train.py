@@ -70,6 +70,14 @@ class StepHook(Protocol):
 
 
 class Pruner(Protocol):
+    """`psilon_bench.pruning`: called after every optimizer step and once at the end.
+
+    `extra_steps` optimizer steps (fine-tuning after pruning) run after `plan.total_steps`,
+    at the schedule's final learning rate; `on_step_end` sees them as steps >= total_steps.
+    """
+
+    extra_steps: int
+
     def on_step_end(self, model: MemberModel, step: int, plan: StepPlan) -> None: ...
     def on_train_end(self, model: MemberModel, plan: StepPlan) -> None: ...
 
@@ -196,15 +204,20 @@ def fit(
     E = model.n_members
     device = data.x.device
     full_batch = plan.batch == data.n_rows  # every member sees every row: no gather needed
+    if full_batch and not data.x.is_contiguous():  # a shared split's expanded view: bmm is
+        data = MemberData(
+            data.x.contiguous(), data.y.contiguous(), data.task, data.n_classes
+        )  # faster on a copy
     opt = make_optimizer(list(model.parameters()), optimizer_cfg)
     order = EpochOrder(seeds, data.n_rows, device)
     members = torch.arange(E, device=device).unsqueeze(1)  # (E, 1)
     divergence = Divergence(E)
     losses = torch.full((E,), float("nan"))
-    bar = _ProgressBar(plan.total_steps, E, enabled=progress)
+    n_steps = plan.total_steps + (pruner.extra_steps if pruner is not None else 0)
+    bar = _ProgressBar(n_steps, E, enabled=progress)
     perm: Tensor | None = None
     t0 = time.perf_counter()
-    for step in range(plan.total_steps):
+    for step in range(n_steps):
         if full_batch:
             xb, yb = data.x, data.y
         else:
@@ -213,7 +226,8 @@ def fit(
                 perm = order.next_epoch()
             idx = perm[:, pos : pos + plan.batch]  # (E, b)
             xb, yb = data.x[members, idx], data.y[members, idx]  # (E, b, d_in), (E, b)
-        lr = lr_at(step, optimizer_cfg.lr, schedule_cfg, plan.total_steps, plan.steps_per_epoch)
+        t = min(step, plan.total_steps - 1)  # fine-tune steps (pruner.extra_steps): final lr
+        lr = lr_at(t, optimizer_cfg.lr, schedule_cfg, plan.total_steps, plan.steps_per_epoch)
         for group in opt.param_groups:
             group["lr"] = lr
 
@@ -245,7 +259,7 @@ def fit(
     wall = time.perf_counter() - t0
     bar.close()
     return FitResult(
-        steps=plan.total_steps,
+        steps=n_steps,
         wall_time_s=wall,
         diverged_step=divergence.step,
         final_loss=losses.detach().cpu().double().tolist(),

@@ -16,9 +16,14 @@ def build(cfg: Any, d_in: int, d_out: int, seeds: Sequence[int]) -> MemberModel:
         from psilon_bench.models.mlp import MLP
 
         return MLP(d_in, d_out, width=cfg.width, depth=cfg.depth, seeds=seeds)
+    if name in WEIGHTNORM_MODELS:  # one family, METHODS.md §1.2-1.5: the config decides the rest
+        from psilon_bench.models.psilon import build_weightnorm
+
+        return build_weightnorm(cfg, d_in, d_out, seeds)
     raise ConfigError(
         f"model.name={name!r} is not a known model; allowed: {', '.join(MODEL_NAMES)}"
     )
 
 
-MODEL_NAMES = ("mlp",)
+WEIGHTNORM_MODELS = ("standard_net", "psilon_net", "psilon_resnet", "swn_mlp", "ewn_mlp")
+MODEL_NAMES = ("mlp", *WEIGHTNORM_MODELS)

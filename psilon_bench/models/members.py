@@ -15,17 +15,48 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 
+class _Affine(torch.autograd.Function):
+    """`affine` with a weight gradient that comes out in the weight's own layout.
+
+    Autograd's `bmm` backward hands `W` the transpose of `x^T G`, a strided view; every
+    elementwise op that follows on it (a weight-norm backward, the optimizer) then runs on
+    mixed layouts, unvectorized (measured ~15x slower per op at 500 x 500), and the leaf
+    gets a transposed copy. Here `grad_W = G^T x` is computed directly as `(E, out, in)`
+    (same FLOPs). Measured on the dev machine at P1's size (width 500, batch 400): a PSiLON
+    step 7 % faster.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        if bias is None:
+            return torch.bmm(x, weight.transpose(1, 2))
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        grad_x = torch.bmm(grad, weight) if need_x else None  # (E, B, in)
+        grad_w = torch.bmm(grad.transpose(1, 2), x) if need_w else None  # (E, out, in)
+        grad_b = grad.sum(dim=1) if (need_b and ctx.has_bias) else None  # (E, out)
+        return grad_x, grad_w, grad_b
+
+
 def affine(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """Per-member affine map: x (E, B, in), weight (E, out, in), bias (E, out) -> (E, B, out)."""
-    if bias is None:
-        return torch.bmm(x, weight.transpose(1, 2))
-    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+    """Per-member affine map: x (E, B, in), weight (E, out, in), bias (E, out) -> (E, B, out).
+
+    One `baddbmm` forward; the backward is `_Affine`'s (contiguous weight gradients).
+    """
+    return _Affine.apply(x, weight, bias)
 
 
 def derived_seed(seed: int, purpose: str) -> int:
@@ -92,6 +123,10 @@ class MemberModel(torch.nn.Module):
     def weight_matrices(self) -> list[Tensor]:
         """Effective weight matrices (E, out, in), input to output (sparsity metrics)."""
         raise NotImplementedError
+
+    def hidden_weight_matrices(self) -> list[Tensor]:
+        """Incoming weights of the hidden units, each `(E, units, in)` (neuron sparsity, §6)."""
+        return self.weight_matrices()[:-1]
 
     def path_norm(self) -> Tensor:
         """The model's 1-path-norm, (E,) in the weights' dtype (METHODS.md §2.1 chain by default)."""

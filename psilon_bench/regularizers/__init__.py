@@ -12,13 +12,20 @@ from psilon_bench.regularizers.base import Regularizer
 
 def build(cfg: Any, strength: Tensor, model: Any = None) -> Regularizer:
     """Regularizer `cfg.name` with per-member strengths `strength` (E,)."""
-    from psilon_bench.regularizers import penalties
+    from psilon_bench.regularizers import lp_bridge, path_norm, penalties, soft_diamond
 
     registry = {
         "none": Regularizer,
         "l2": penalties.L2Penalty,
         "l1": penalties.L1Penalty,
         "weight_decay": penalties.DecoupledWeightDecay,
+        "path_norm": path_norm.PathNormPenalty,  # METHODS.md §2.5
+        "length_l2": path_norm.LengthL2Penalty,  # METHODS.md §1.5
+        # regularizers with options of their own: the rest of cfg is bound here
+        "lp_bridge": lambda s: lp_bridge.LpBridgeDecay(s, p=cfg.p),  # METHODS.md §4
+        "soft_diamond": lambda s: soft_diamond.SoftDiamond(  # METHODS.md §5
+            s, alpha=cfg.alpha, scale=cfg.scale, dispersion=cfg.dispersion
+        ),
     }
     if cfg.name not in registry:
         raise ConfigError(

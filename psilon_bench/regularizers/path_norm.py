@@ -24,7 +24,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["path_norm_chain", "residual_path_norm"]
+from psilon_bench.errors import ConfigError
+from psilon_bench.models.members import MemberModel
+from psilon_bench.regularizers.base import PenaltyRegularizer
+
+__all__ = ["LengthL2Penalty", "PathNormPenalty", "path_norm_chain", "residual_path_norm"]
 
 
 def _apply(weight_abs: Tensor, v: Tensor) -> Tensor:
@@ -126,3 +130,36 @@ def residual_path_norm(
     c, d = c.to(dtype), d.to(dtype)
     head_abs = c.abs() + d.abs() if bound == "original" else torch.maximum(c.abs(), d.abs())
     return _apply(head_abs, v).sum(dim=-1)  # (E,)
+
+
+# ----------------------------------------------------------------------------------------
+# Regularizers (`regularizer=path_norm`, `regularizer=length_l2`)
+
+
+class PathNormPenalty(PenaltyRegularizer):
+    """`L_total = L_data + lambda * R`, R = the model's 1-path-norm bound, METHODS.md §2.5 [PSiLON].
+
+    R is `model.path_norm()`: the O(depth) closed form for PSiLON Net / ResNet (§2.2, §2.3),
+    phi_IB or phi_OB for other residual nets (`model.bound`), the §2.1 chain for any other
+    model (the plain MLP too). Not squared; no proximal step.
+    """
+
+    def value(self, model: MemberModel) -> Tensor:
+        return model.path_norm()
+
+
+class LengthL2Penalty(PenaltyRegularizer):
+    """The "Standard Net" penalty of [PSiLON], METHODS.md §1.5: R = sum_layers sum_units length_j^2.
+
+    For L2 weight norm with per-unit lengths this is `sum ||w_j||_2^2`; a shared length counts
+    once per unit; a plain (unnormalized) output layer adds its `sum ||w_j||_2^2`.
+    """
+
+    def value(self, model: MemberModel) -> Tensor:
+        squared_lengths = getattr(model, "squared_lengths", None)
+        if squared_lengths is None:
+            raise ConfigError(
+                "regularizer=length_l2 needs a weight-normalized model (standard_net, "
+                f"psilon_net, psilon_resnet, swn_mlp, ewn_mlp); got {type(model).__name__}"
+            )
+        return squared_lengths()
