@@ -11,7 +11,11 @@ from psilon_bench.results import DONE, atomic_write, collect, flatten, read_reco
 
 
 def test_write_run_files_and_marker(tmp_path):
-    write_run(tmp_path / "run", "a: 1\n", [{"member": 0, "x": math.nan, "y": math.inf}, {"member": 1, "x": 0.5}])
+    write_run(
+        tmp_path / "run",
+        "a: 1\n",
+        [{"member": 0, "x": math.nan, "y": math.inf}, {"member": 1, "x": 0.5}],
+    )
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["DONE", "config.yaml", "records.jsonl"]
     lines = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
@@ -43,4 +47,8 @@ def test_collect_reads_complete_runs_only(tmp_path):
 
 
 def test_flatten():
-    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {"a.b": 1, "a.c.d": [1, 2], "e": None}
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {
+        "a.b": 1,
+        "a.c.d": [1, 2],
+        "e": None,
+    }

@@ -8,7 +8,8 @@ step (Adam/SGD with weight_decay = 0) as a multiplicative factor per weight:
 
 (`w_hat` the base step's result, `w_prev` the weight before the step). This module holds
 the one implementation of that factor, used by the training loop and by the test that
-p = 2 is AdamW with decay 2*lambda to first order in lr*lambda.
+p = 2 is AdamW with decay 2*lambda to first order in lr*lambda, and the regularizer
+`LpBridgeDecay` (`regularizer=lp_bridge`) that applies it to a model's decay parameters.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["apply_lp_decay_", "lp_decay_factor"]
+from psilon_bench.models.members import MemberModel
+from psilon_bench.regularizers.base import Regularizer
+
+__all__ = ["LpBridgeDecay", "apply_lp_decay_", "lp_decay_factor"]
 
 
 def lp_decay_factor(w_prev: Tensor, p: float, lr: float, strength: float | Tensor) -> Tensor:
@@ -69,3 +73,47 @@ def apply_lp_decay_(
         )
     for w, factor in zip(params_after, factors):
         w.mul_(factor)
+
+
+class LpBridgeDecay(Regularizer):
+    """`regularizer=lp_bridge`: decoupled L_p decay of METHODS.md §4 [pWD], one lambda per member.
+
+    `before_step` sees the weights `w_prev` BEFORE the base optimizer step and computes each
+    factor `|w_prev|^(2-p) / (|w_prev|^(2-p) + p lr_t lambda_e)` (`lp_decay_factor`, with
+    member e's strength broadcast as `(E, 1, ..., 1)`); `after_step` multiplies the stepped
+    weights `w_hat` by them (`apply_lp_decay_`). The base optimizer has weight_decay = 0.
+
+    It acts on `model.decay_parameters()`: the weight matrices of the plain MLP; on
+    weight-normalized models (PSiLON, Standard Net, SWN, EWN) the raw directions `v` (and a
+    plain output layer's weight). Lengths `g` / `a` and biases are never decayed **(choice)**,
+    so on a normalized layer the decay shapes each unit's direction, not its scale: it still
+    drives entries of `v`, and with them of the effective `w`, to exact zeros.
+    No coupled penalty: `penalty` returns None.
+
+    Args:
+        strength: lambda_e >= 0 per member, `(E,)`.
+        p: the exponent, 0 < p <= 2 (p = 2 is AdamW with decay 2 lambda to first order).
+    """
+
+    def __init__(self, strength: Tensor, p: float):
+        super().__init__(strength)
+        if not 0 < p <= 2:
+            raise ValueError(f"regularizer.p must be in (0, 2]; got {p}")
+        self.p = float(p)
+        self.active = bool((strength > 0).any())  # all lambda_e = 0: the factors are all 1
+
+    def before_step(self, model: MemberModel, lr: float) -> list[tuple[Tensor, Tensor]] | None:
+        """`(w, factor)` for each decay parameter, factors from w_prev (METHODS.md §4)."""
+        if not self.active or lr == 0:
+            return None
+        return [
+            (w, lp_decay_factor(w, self.p, lr, self.member_view(w)))  # factor: (E, ...) like w
+            for w in model.decay_parameters()
+        ]
+
+    def after_step(self, model: MemberModel, state: list[tuple[Tensor, Tensor]] | None) -> None:
+        """w_new = w_hat * factor, in place, after the base step."""
+        if state is None:
+            return
+        params, factors = zip(*state)
+        apply_lp_decay_(list(params), list(factors))

@@ -34,40 +34,45 @@ from psilon_bench.regularizers.stable import StableTable
 class SoftDiamondPenalty(autograd.Function):
     """Elementwise R(w) = -log(p_{alpha,c}(w)/p_{alpha,c}(0)); backward psi_{alpha,c}(w).
 
-    `apply(w, table, scale)`: w any shape, `scale` a float or a tensor broadcastable with w
-    (for example (E, 1, 1) against stacked weights (E, out, in)); returns the broadcast shape.
-    A tensor `scale` that requires grad gets dR/dc = -psi_{alpha,c}(w) w / c.
-    Works under `torch.func` transforms (vmap, grad) through the generated vmap rule.
+    `apply(w, table, scale)` returns `(R, psi)`: w any shape, `scale` a float or a tensor
+    broadcastable with w (for example (E, 1, 1) against stacked weights (E, out, in)); both
+    outputs have the broadcast shape. The forward computes R and psi from one table look-up
+    and keeps psi for the backward (psi is not differentiable). A tensor `scale` that
+    requires grad gets dR/dc = -psi_{alpha,c}(w) w / c. Works under `torch.func` transforms
+    (vmap, grad) through the generated vmap rule.
     """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(w: Tensor, table: StableTable, scale: Tensor | float) -> Tensor:
-        return table.neg_log_pdf_ratio(w, scale)
+    def forward(w: Tensor, table: StableTable, scale: Tensor | float) -> tuple[Tensor, Tensor]:
+        return table.neg_log_pdf_ratio_and_score(w, scale)
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        w, table, scale = inputs
-        ctx.table = table
-        if isinstance(scale, Tensor):
-            ctx.scale_value = None
-            ctx.save_for_backward(w, scale)
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        w, _, scale = inputs
+        _, psi = output
+        ctx.mark_non_differentiable(psi)
+        ctx.scale_is_tensor = isinstance(scale, Tensor)
+        ctx.w_shape, ctx.w_dtype = w.shape, w.dtype
+        if ctx.scale_is_tensor:
+            ctx.save_for_backward(psi, w, scale)
         else:
-            ctx.scale_value = scale
-            ctx.save_for_backward(w)
+            ctx.save_for_backward(psi)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
-        if ctx.scale_value is None:
-            w, scale = ctx.saved_tensors
-        else:
-            (w,), scale = ctx.saved_tensors, ctx.scale_value
-        psi = ctx.table.score(w, scale)  # psi(w/c)/c, in the broadcast shape
+    def backward(
+        ctx: Any, grad: Tensor, _grad_psi: Tensor | None
+    ) -> tuple[Tensor | None, None, Tensor | None]:
+        psi = ctx.saved_tensors[0]
         grad_w = grad_scale = None
         if ctx.needs_input_grad[0]:
-            grad_w = (grad * psi).sum_to_size(w.shape).to(w.dtype)
+            grad_w = grad * psi
+            if grad_w.shape != ctx.w_shape:
+                grad_w = grad_w.sum_to_size(ctx.w_shape)
+            grad_w = grad_w.to(ctx.w_dtype)
         if ctx.needs_input_grad[2]:
+            _, w, scale = ctx.saved_tensors
             grad_scale = (-grad * psi * w / scale).sum_to_size(scale.shape).to(scale.dtype)
         return grad_w, None, grad_scale
 
@@ -77,7 +82,7 @@ def soft_diamond_elementwise(w: Tensor, table: StableTable, scale: Tensor | floa
 
     The single-member view to use under `torch.func.vmap`: `soft_diamond_elementwise(w, ...).sum()`.
     """
-    return SoftDiamondPenalty.apply(w, table, scale)
+    return SoftDiamondPenalty.apply(w, table, scale)[0]
 
 
 def soft_diamond_penalty(w: Tensor, table: StableTable, scale: Tensor | float = 1.0) -> Tensor:
@@ -95,7 +100,7 @@ def soft_diamond_penalty(w: Tensor, table: StableTable, scale: Tensor | float = 
         >>> soft_diamond_penalty(w, table, torch.tensor([0.1, 0.2, 0.3]).view(3, 1, 1)).shape
         torch.Size([3])
     """
-    values = SoftDiamondPenalty.apply(w, table, scale)  # (E, ...)
+    values = SoftDiamondPenalty.apply(w, table, scale)[0]  # (E, ...)
     return values.reshape(values.shape[0], -1).sum(dim=1)
 
 

@@ -1,0 +1,75 @@
+"""The P3, P4 and P5 presets (`experiment=lp_bridge`, `soft_diamond`, `ewn`) run end to end
+through `run_experiment`: a few-step smoke run in the fast suite, the quick size under `slow`."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import compose_config
+
+from psilon_bench.experiment import run_experiment
+from psilon_bench.results import read_records
+
+PRESETS = ["lp_bridge", "soft_diamond", "ewn"]
+
+
+@pytest.fixture(autouse=True)
+def table_cache(tmp_path_factory, monkeypatch):
+    """The soft-diamond table goes to a per-session folder, not the user's cache."""
+    monkeypatch.setenv("PSILON_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _run(preset: str, overrides: list[str], run_dir) -> tuple[object, list[dict]]:
+    cfg = compose_config([f"experiment={preset}", *overrides])
+    records = run_experiment(cfg, run_dir, threads=1)
+    assert (run_dir / "DONE").exists()
+    assert len(read_records(run_dir)) == len(records)
+    n_seeds = len(cfg.seeds) if not isinstance(cfg.seeds, int) else cfg.seeds
+    strengths = cfg.regularizer.strength
+    n_strengths = len(strengths) if not isinstance(strengths, (int, float)) else 1
+    assert len(records) == n_seeds * n_strengths  # one record per member
+    assert sorted(r["member"] for r in records) == list(range(len(records)))
+    return cfg, records
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_smoke(preset, tmp_path):
+    """A few steps, one seed: composes, trains every member, writes records and DONE."""
+    cfg, records = _run(preset, ["trainer.steps=5", "seeds=[0]"], tmp_path / preset)
+    assert all(r["status"] == "ok" and r["time.steps"] == 5 for r in records)
+    assert {r["dataset"] for r in records} == {cfg.dataset.name}
+    assert {r["regularizer"] for r in records} == {cfg.regularizer.name}
+
+
+@pytest.mark.slow
+def test_lp_bridge_preset_quick_size(tmp_path):
+    """P3 quick: exact sparsity grows with lambda; the largest lambda prunes most weights."""
+    _, records = _run("lp_bridge", [], tmp_path / "run")
+    assert all(r["status"] == "ok" and r["n_train"] == 500 for r in records)
+    by_strength: dict[float, list[float]] = {}
+    for r in records:
+        by_strength.setdefault(r["strength"], []).append(r["sparsity.exact"])
+    means = [sum(v) / len(v) for _, v in sorted(by_strength.items())]
+    assert means == sorted(means) and means[-1] > 0.5
+    assert max(r["test.accuracy"] for r in records) > 0.9
+
+
+@pytest.mark.slow
+def test_soft_diamond_preset_quick_size(tmp_path):
+    """P4 quick: soft diamond gives threshold sparsity, never exact zeros (METHODS.md §5)."""
+    _, records = _run("soft_diamond", [], tmp_path / "run")
+    assert all(r["status"] == "ok" and r["regularizer"] == "soft_diamond" for r in records)
+    assert all(r["sparsity.exact"] == 0 for r in records)
+    assert max(r["sparsity.threshold_1e-2"] for r in records) > 0.1
+    assert all(math.isfinite(r["train.final_loss"]) for r in records)
+
+
+@pytest.mark.slow
+def test_ewn_preset_quick_size(tmp_path):
+    """P5 quick: EWN trained to a small loss, 80 % of its hidden units pruned, still accurate."""
+    _, records = _run("ewn", [], tmp_path / "run")
+    assert all(r["model"] == "ewn_mlp" and r["pruning"] == "neuron_norm" for r in records)
+    assert all(r["train.final_loss"] < 1e-2 for r in records)
+    assert all(r["sparsity.neuron"] == pytest.approx(0.8, abs=0.01) for r in records)
+    assert all(r["test.accuracy"] > 0.5 for r in records)
