@@ -24,7 +24,7 @@ from psilon_bench import models, regularizers, results
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.evaluate import evaluate_members
-from psilon_bench.train import MemberData, fit, plan_steps
+from psilon_bench.train import FitResult, MemberData, fit, member_chunks, plan_steps
 from psilon_bench.validation import member_seeds, strengths, validate
 
 
@@ -112,28 +112,37 @@ def run_experiment(
     }
     d_out = first.n_classes if first.task == "classification" else 1
 
-    model = models.build(
-        cfg.model, d_in=parts["train"].x.shape[-1], d_out=d_out, seeds=members.seeds
-    )
-    model = model.to(device=device, dtype=dtype)
-    strength = torch.tensor(members.strengths, dtype=dtype, device=device)
-    regularizer = regularizers.build(cfg.regularizer, strength, model)
+    d_in = parts["train"].x.shape[-1]
     plan = plan_steps(
         parts["train"].n_rows, cfg.trainer.batch_size, cfg.trainer.epochs, cfg.trainer.steps
     )
-    pruner = _build_pruner(cfg, model)
-    fitted = fit(
-        model,
-        parts["train"],
-        members.seeds,
-        regularizer,
-        cfg.optimizer,
-        cfg.schedule,
-        plan,
-        pruner=pruner,
-        progress=_progress_enabled(cfg.trainer.progress),
-    )
-    evaluation = evaluate_members(model, parts, cfg)
+    probe = models.build(cfg.model, d_in=d_in, d_out=d_out, seeds=members.seeds[:1])
+    chunk = cfg.trainer.member_chunk
+    if chunk is None and device.type != "cpu":  # the cache argument of member_chunks is a CPU one
+        chunk = len(members)
+    chunks = member_chunks(len(members), sum(p.numel() for p in probe.parameters()), chunk)
+    fits: list[FitResult] = []
+    evaluation: list[dict[str, Any]] = []
+    for chunk in chunks:  # all members at once unless they outgrow the cache (member_chunks)
+        model = models.build(cfg.model, d_in=d_in, d_out=d_out, seeds=members.seeds[chunk])
+        model = model.to(device=device, dtype=dtype)
+        strength = torch.tensor(members.strengths[chunk], dtype=dtype, device=device)
+        regularizer = regularizers.build(cfg.regularizer, strength, model)
+        fits.append(
+            fit(
+                model,
+                parts["train"].members(chunk),
+                members.seeds[chunk],
+                regularizer,
+                cfg.optimizer,
+                cfg.schedule,
+                plan,
+                pruner=_build_pruner(cfg, model),
+                progress=_progress_enabled(cfg.trainer.progress),
+            )
+        )
+        evaluation += evaluate_members(model, {k: v.members(chunk) for k, v in parts.items()}, cfg)
+    fitted = FitResult.combine(fits)
 
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     flat_cfg = {f"cfg.{k}": v for k, v in results.flatten(resolved).items()}
@@ -156,7 +165,7 @@ def run_experiment(
                 "pruning": cfg.pruning.name,
                 "task": first.task,
                 "n_classes": first.n_classes,
-                "d_in": model.d_in,
+                "d_in": d_in,
                 "d_out": d_out,
                 "n_train": first.sizes["train"],
                 "n_val": first.sizes["val"],
@@ -167,6 +176,7 @@ def run_experiment(
                 "time.steps": fitted.steps,
                 "time.steps_per_s": fitted.steps_per_s,
                 "time.members": len(members),
+                "time.member_chunk": chunks[0].stop - chunks[0].start,
                 "time.run_s": time.time() - started,
                 "env.device": str(device),
                 "env.threads": torch.get_num_threads(),

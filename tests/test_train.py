@@ -180,3 +180,31 @@ def test_same_config_and_seed_give_identical_records(tmp_path):
     ]
     assert [_strip_times(r) for r in on_disk] == [_strip_times(r) for r in first]
     assert (tmp_path / "a" / "DONE").exists()
+
+
+def test_member_chunks():
+    from psilon_bench.train import member_chunks
+
+    assert member_chunks(5, 10, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert member_chunks(13, 760_000, None) == [slice(i, min(i + 2, 13)) for i in range(0, 13, 2)]
+    assert member_chunks(32, 6_000, None) == [slice(0, 32)]
+    assert member_chunks(3, 10**9, None) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+
+
+def test_chunked_members_give_the_same_records(tmp_path):
+    base = ["trainer=quick", "seeds=[0,1,2]", "regularizer=l2", "regularizer.strength=[0.0,1e-2]"]
+    whole = run_experiment(compose_config(base), tmp_path / "a", threads=1)
+    chunked = run_experiment(
+        compose_config([*base, "trainer.member_chunk=4"]), tmp_path / "b", threads=1
+    )
+    assert [r["time.member_chunk"] for r in (whole[0], chunked[0])] == [6, 4]
+
+    def strip(r):
+        return {k: v for k, v in _strip_times(r).items() if k != "cfg.trainer.member_chunk"}
+
+    for a, b in zip(whole, chunked):
+        assert strip(a).keys() == strip(b).keys()
+        for k, v in strip(a).items():
+            assert (
+                v == pytest.approx(b[k], rel=1e-5, abs=1e-6) if isinstance(v, float) else v == b[k]
+            ), k
