@@ -52,9 +52,10 @@ def print_summary(records: Sequence[dict[str, Any]], run_dir: Path | None = None
         )
     console = Console()
     console.print(table)
-    rate = first.get("time.steps_per_s")
+    chunk = first.get("time.member_chunk", len(records))
+    groups_note = "all at once" if chunk >= len(records) else f"in groups of {chunk}"
     console.print(
-        f"{len(records)} members, {first['time.steps']} steps in {first['time.wall_s']:.1f} s "
-        f"({rate:.0f} steps/s, all members at once)"
+        f"{len(records)} members ({groups_note}), {first['time.steps']} steps each, "
+        f"{first['time.wall_s']:.2f} s of training"
         + (f"\nrecords: {Path(run_dir) / 'records.jsonl'}" if run_dir is not None else "")
     )
