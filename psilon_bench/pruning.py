@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError
@@ -51,37 +51,11 @@ def build(cfg: Any, model: MemberModel) -> Any:
 # Layers a pruner edits
 
 
-class _PlainLayer:
-    """The baseline MLP's `(weight, bias)` pair with the layer interface of weightnorm.py."""
-
-    def __init__(self, weight: nn.Parameter, bias: nn.Parameter):
-        self.weight, self.bias = weight, bias
-
-    def matrices(self) -> list[Tensor]:
-        return [self.weight]
-
-    def incoming(self) -> Tensor:
-        return self.weight
-
-    @torch.no_grad()
-    def mask_(self, masks: Sequence[Tensor]) -> None:
-        (mask,) = masks
-        self.weight.mul_(mask.to(self.weight.dtype))
-
-    @torch.no_grad()
-    def remove_units_(self, keep: Tensor) -> None:
-        k = keep.to(self.weight.dtype)
-        self.weight.mul_(k.unsqueeze(-1))
-        self.bias.mul_(k)
-
-
 def model_layers(model: MemberModel) -> list[Any]:
     """The model's layers, input to output, each with `matrices()`, `incoming()`, `mask_`,
-    `remove_units_` (weight-normalized models' own layers; the baseline MLP's pairs)."""
+    `remove_units_` (`PlainLinear` and the weight-normalized layers)."""
     if hasattr(model, "layers"):
         return list(model.layers)
-    if hasattr(model, "weights") and hasattr(model, "biases"):
-        return [_PlainLayer(w, b) for w, b in zip(model.weights, model.biases)]
     raise ConfigError(f"pruning does not know the layers of {type(model).__name__}")
 
 

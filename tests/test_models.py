@@ -5,13 +5,12 @@ random input pairs through the model's own forward, and E = 1 runs per seed."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 import torch
 from conftest import compose_config
 from omegaconf import OmegaConf
+from oracles import brute_force_path_norm
 
 from psilon_bench import models, regularizers
 from psilon_bench.config import MetricsConfig, OptimizerConfig, RegularizerConfig, ScheduleConfig
@@ -52,18 +51,6 @@ def resnet(seeds=(0, 1, 2), d_in=5, d_out=3, **kw) -> CReLUResNet:
 
 # ----------------------------------------------------------------------------------------
 # Numpy oracles (one member at a time)
-
-
-def brute_force_path_norm(mats: list[np.ndarray]) -> float:
-    """Sum over every input -> output path of the product of |weights| along it."""
-    dims = [mats[0].shape[1]] + [m.shape[0] for m in mats]
-    total = 0.0
-    for path in itertools.product(*[range(n) for n in dims]):
-        prod = 1.0
-        for k, m in enumerate(mats):
-            prod *= abs(m[path[k + 1], path[k]])
-        total += prod
-    return total
 
 
 def crelu_channels(embed, blocks, head) -> list[np.ndarray]:

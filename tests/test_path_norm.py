@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from oracles import brute_force_path_norm
 
 from psilon_bench.lipschitz import (
     empirical_lipschitz_lower_bound,
@@ -26,18 +27,6 @@ F64 = torch.float64
 
 # ----------------------------------------------------------------------------------------
 # Oracles (numpy, one member at a time)
-
-
-def brute_force_path_norm(mats: list[np.ndarray]) -> float:
-    """Sum over every input -> output path of the product of |weights| along it."""
-    dims = [mats[0].shape[1]] + [m.shape[0] for m in mats]
-    total = 0.0
-    for path in itertools.product(*[range(n) for n in dims]):
-        prod = 1.0
-        for k, m in enumerate(mats):
-            prod *= abs(m[path[k + 1], path[k]])
-        total += prod
-    return total
 
 
 def matrix_product_path_norm(mats: list[np.ndarray]) -> float:

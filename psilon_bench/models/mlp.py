@@ -17,6 +17,53 @@ from psilon_bench.models.members import (
 )
 
 
+class PlainLinear(nn.Module):
+    """An ordinary affine layer: the baseline MLP's layers, and weight-normalized models'
+    `output_layer: plain` [EWN]; METHODS.md §1.1 init.
+
+    `weight` `(E, out, in)`, `bias` `(E, out)`, PyTorch's nn.Linear init per member. Same
+    interface as the normalized layers (its "length" is each row's L2 norm).
+    """
+
+    def __init__(self, n_members: int, fan_in: int, fan_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_members, fan_out, fan_in))
+        self.bias = nn.Parameter(torch.zeros(n_members, fan_out))
+        self.projection = None
+
+    @torch.no_grad()
+    def init_(self, gens: Sequence[torch.Generator]) -> None:
+        init_members_(self.weight, gens, kaiming_uniform_fill)
+        init_members_(self.bias, gens, linear_bias_fill(self.weight.shape[-1]))
+
+    def weight_and_bias(self) -> tuple[Tensor, Tensor]:
+        return self.weight, self.bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        return affine(x, self.weight, self.bias)
+
+    def matrices(self) -> list[Tensor]:
+        return [self.weight]
+
+    def incoming(self) -> Tensor:
+        return self.weight
+
+    def squared_lengths(self) -> Tensor:
+        """`sum_j ||w_j||_2^2`, (E,)."""
+        return self.weight.square().sum(dim=(1, 2))
+
+    @torch.no_grad()
+    def mask_(self, masks: Sequence[Tensor]) -> None:
+        (mask,) = masks
+        self.weight.mul_(mask.to(self.weight.dtype))
+
+    @torch.no_grad()
+    def remove_units_(self, keep: Tensor) -> None:
+        k = keep.to(self.weight.dtype)
+        self.weight.mul_(k.unsqueeze(-1))
+        self.bias.mul_(k)
+
+
 class MLP(MemberModel):
     """E stacked ReLU MLPs d_in -> width x depth -> d_out, nn.Linear's default init per member."""
 
@@ -25,26 +72,33 @@ class MLP(MemberModel):
         self.n_members, self.d_in, self.d_out = len(seeds), d_in, d_out
         sizes = [d_in] + [width] * depth + [d_out]
         gens = member_generators(seeds, "init")
-        E = self.n_members
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
+        self.layers = nn.ModuleList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            w = init_members_(torch.empty(E, fan_out, fan_in), gens, kaiming_uniform_fill)
-            b = init_members_(torch.empty(E, fan_out), gens, linear_bias_fill(fan_in))
-            self.weights.append(nn.Parameter(w))
-            self.biases.append(nn.Parameter(b))
+            layer = PlainLinear(self.n_members, fan_in, fan_out)
+            layer.init_(gens)  # weight, then bias, layer by layer: each member's own stream
+            self.layers.append(layer)
 
     def forward(self, x: Tensor) -> Tensor:
         """x (E, B, d_in) -> (E, B, d_out)."""
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = affine(x, w, b)  # (E, B, out)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x)  # (E, B, out)
             if i < last:
                 x = torch.relu_(x)  # in place: saves an activation-sized buffer per layer
         return x
 
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        """The weight matrices (E, out, in), input to output."""
+        return [layer.weight for layer in self.layers]
+
+    @property
+    def biases(self) -> list[nn.Parameter]:
+        """The biases (E, out), input to output."""
+        return [layer.bias for layer in self.layers]
+
     def decay_parameters(self) -> list[nn.Parameter]:
-        return list(self.weights)
+        return self.weights
 
     def weight_matrices(self) -> list[Tensor]:
-        return list(self.weights)
+        return self.weights

@@ -28,7 +28,8 @@ from torch import Tensor, nn
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError
 from psilon_bench.models.members import MemberModel, member_generators
-from psilon_bench.models.weightnorm import CReLUPairLinear, PlainLinear, WeightNormLinear
+from psilon_bench.models.mlp import PlainLinear
+from psilon_bench.models.weightnorm import CReLUPairLinear, WeightNormLinear
 from psilon_bench.regularizers.path_norm import path_norm_chain, residual_path_norm
 
 # ----------------------------------------------------------------------------------------

@@ -43,7 +43,6 @@ from psilon_bench.models.members import (
     affine,
     init_members_,
     kaiming_uniform_fill,
-    linear_bias_fill,
     orthogonal_fill,
 )
 from psilon_bench.pruning_math import (
@@ -386,49 +385,3 @@ def _init_direction(
     layer.length_parameter().copy_(value.expand_as(layer.length_parameter()))
     if layer.length_kind == "exp_per_unit":  # [EWN]: unit rows (the length carries the scale)
         direction.div_(nonzero(row_norm(direction, 2)))
-
-
-class PlainLinear(nn.Module):
-    """An ordinary affine layer for `output_layer: plain` [EWN], METHODS.md §1.1 init.
-
-    `weight` `(E, out, in)`, `bias` `(E, out)`, PyTorch's nn.Linear init per member. Same
-    interface as the normalized layers (its "length" is each row's L2 norm).
-    """
-
-    def __init__(self, n_members: int, fan_in: int, fan_out: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(n_members, fan_out, fan_in))
-        self.bias = nn.Parameter(torch.zeros(n_members, fan_out))
-        self.projection = None
-
-    @torch.no_grad()
-    def init_(self, gens: Sequence[torch.Generator]) -> None:
-        init_members_(self.weight, gens, kaiming_uniform_fill)
-        init_members_(self.bias, gens, linear_bias_fill(self.weight.shape[-1]))
-
-    def weight_and_bias(self) -> tuple[Tensor, Tensor]:
-        return self.weight, self.bias
-
-    def forward(self, x: Tensor) -> Tensor:
-        return affine(x, self.weight, self.bias)
-
-    def matrices(self) -> list[Tensor]:
-        return [self.weight]
-
-    def incoming(self) -> Tensor:
-        return self.weight
-
-    def squared_lengths(self) -> Tensor:
-        """`sum_j ||w_j||_2^2`, (E,)."""
-        return self.weight.square().sum(dim=(1, 2))
-
-    @torch.no_grad()
-    def mask_(self, masks: Sequence[Tensor]) -> None:
-        (mask,) = masks
-        self.weight.mul_(mask.to(self.weight.dtype))
-
-    @torch.no_grad()
-    def remove_units_(self, keep: Tensor) -> None:
-        k = keep.to(self.weight.dtype)
-        self.weight.mul_(k.unsqueeze(-1))
-        self.bias.mul_(k)

@@ -70,10 +70,10 @@ Tables are cached on disk (`.npz`, one per alpha and grid, written atomically) i
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -85,6 +85,7 @@ from scipy import integrate, special
 from torch import Tensor
 
 from psilon_bench.errors import ConfigError
+from psilon_bench.results import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -340,25 +341,17 @@ def cache_file_name(
 
 
 def _save(path: Path, arrays: TableArrays, u0: float, u_max: float, n: int) -> None:
-    """Write atomically: a unique temporary file in the same folder, then `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(
-                f,
-                psi=arrays.psi,
-                neg_log_pdf_ratio=arrays.neg_log_pdf_ratio,
-                methods=arrays.methods,
-                errors=arrays.errors,
-                key=np.array([arrays.alpha, u0, u_max, n, FORMAT_VERSION, arrays.neg_log_pdf0]),
-            )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write atomically (`results.atomic_write`: a unique temporary file, then `os.replace`)."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        psi=arrays.psi,
+        neg_log_pdf_ratio=arrays.neg_log_pdf_ratio,
+        methods=arrays.methods,
+        errors=arrays.errors,
+        key=np.array([arrays.alpha, u0, u_max, n, FORMAT_VERSION, arrays.neg_log_pdf0]),
+    )
+    atomic_write(path, buffer.getvalue())
 
 
 def _load(path: Path, alpha: float, u0: float, u_max: float, n: int) -> TableArrays | None:
