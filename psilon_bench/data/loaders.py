@@ -1,0 +1,163 @@
+"""`load_table`: a `dataset` config (`conf/dataset/*.yaml`) to a `Table`.
+
+Sources: `sklearn` (bundled, offline), `csv` (gzip or plain; OpenML fallback when the
+file is missing and `openml_id` is set), `openml`, `synthetic`. Every user-facing
+problem is a one-line `DataError` naming the key or path at fault.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from psilon_bench.config import Source
+from psilon_bench.errors import DataError
+
+from .openml import fetch_openml_frame
+from .synthetic import load_synthetic
+from .table import Table, one_line, shorten_list, table_from_frame
+
+SKLEARN_LOADERS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+DATA_DIR_HINT = "set PSILON_BENCH_DATA or paths.data_dir to the folder that holds it"
+
+
+def load_table(dataset_cfg: Any, data_dir: Path | str) -> Table:
+    """Load the dataset `dataset_cfg` (a `DatasetConfig` or its DictConfig); file paths
+    resolve against `data_dir` (see `resolve_data_dir`)."""
+    data_dir = Path(data_dir)
+    source = Source(dataset_cfg.source)
+    if source == Source.sklearn:
+        return _load_sklearn(dataset_cfg)
+    if source == Source.csv:
+        return _load_csv(dataset_cfg, data_dir)
+    if source == Source.openml:
+        return _load_openml(dataset_cfg, data_dir)
+    return load_synthetic(dataset_cfg)
+
+
+def _categorical(dataset_cfg: Any) -> list[str]:
+    return [str(c) for c in (dataset_cfg.categorical or [])]
+
+
+# --------------------------------------------------------------------------------------
+# sklearn
+
+
+def _load_sklearn(dataset_cfg: Any) -> Table:
+    """scikit-learn's bundled datasets (no network)."""
+    import sklearn.datasets
+
+    if dataset_cfg.loader not in SKLEARN_LOADERS:
+        raise DataError(
+            f"dataset.loader={dataset_cfg.loader} is not a bundled scikit-learn dataset; "
+            f"allowed: {', '.join(SKLEARN_LOADERS)}"
+        )
+    bunch = getattr(sklearn.datasets, f"load_{dataset_cfg.loader}")(as_frame=True)
+    names = getattr(bunch, "target_names", None)
+    class_names = [str(n) for n in names] if names is not None and len(names) else None
+    return table_from_frame(
+        dataset_cfg.name,
+        bunch.data,
+        bunch.target,
+        dataset_cfg.task,
+        _categorical(dataset_cfg),
+        class_names,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# csv
+
+
+def dataset_file(dataset_cfg: Any, data_dir: Path) -> Path:
+    """Where `dataset.path` points: absolute as given, else inside `data_dir`."""
+    path = Path(dataset_cfg.path).expanduser()
+    return path if path.is_absolute() else Path(data_dir) / path
+
+
+def read_csv_file(path: Path) -> pd.DataFrame:
+    """A CSV file (gzip when its first bytes say so) as a frame; DataError when unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            is_gzip = handle.read(2) == b"\x1f\x8b"
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+    if path.suffix == ".gz" and not is_gzip:
+        raise DataError(f"cannot read {path}: named .gz but not a gzip file")
+    try:
+        frame = pd.read_csv(
+            path, compression="gzip" if is_gzip else None, encoding="utf-8", low_memory=False
+        )
+    except pd.errors.EmptyDataError:
+        raise DataError(f"cannot read {path}: the file is empty") from None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataError(
+            f"cannot read {path}: {one_line(err)} (corrupt, truncated or not a UTF-8 CSV file?)"
+        ) from None
+    if len(frame) == 0:
+        raise DataError(f"cannot read {path}: a header but no data rows")
+    if frame.shape[1] < 2:
+        raise DataError(
+            f"cannot read {path}: {frame.shape[1]} column; need features and a target (comma separated)"
+        )
+    return frame
+
+
+def split_target(
+    frame: pd.DataFrame, target: str | None, where: str
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and target column (`dataset.target`, default the last column)."""
+    column = target if target else frame.columns[-1]
+    if column not in frame.columns:
+        raise DataError(
+            f"dataset.target={column} is not a column of {where} "
+            f"(columns: {shorten_list([str(c) for c in frame.columns])})"
+        )
+    return frame.drop(columns=[column]), frame[column]
+
+
+def _load_csv(dataset_cfg: Any, data_dir: Path) -> Table:
+    if not dataset_cfg.path:
+        raise DataError(f"dataset.path is required for dataset.source=csv ({dataset_cfg.name})")
+    path = dataset_file(dataset_cfg, data_dir)
+    if path.is_file():
+        X, y = split_target(read_csv_file(path), dataset_cfg.target, str(path))
+    elif dataset_cfg.openml_id is not None:
+        try:
+            X, y = fetch_openml_frame(dataset_cfg.openml_id, data_dir, dataset_cfg.target)
+        except DataError as err:
+            raise DataError(
+                f"dataset file not found: {path} (dataset.path={dataset_cfg.path}), and the fallback "
+                f"dataset.openml_id={dataset_cfg.openml_id} failed: {err}; put {path.name} in "
+                f"{path.parent}, or {DATA_DIR_HINT}"
+            ) from None
+    else:
+        raise DataError(
+            f"dataset file not found: {path} (dataset.path={dataset_cfg.path}); {DATA_DIR_HINT}"
+        )
+    return table_from_frame(dataset_cfg.name, X, y, dataset_cfg.task, _categorical(dataset_cfg))
+
+
+# --------------------------------------------------------------------------------------
+# openml
+
+
+def _load_openml(dataset_cfg: Any, data_dir: Path) -> Table:
+    if dataset_cfg.openml_id is None:
+        raise DataError(
+            f"dataset.openml_id is required for dataset.source=openml ({dataset_cfg.name})"
+        )
+    try:
+        X, y = fetch_openml_frame(dataset_cfg.openml_id, data_dir, dataset_cfg.target)
+    except DataError as err:
+        where = (
+            dataset_file(dataset_cfg, data_dir) if dataset_cfg.path else f"a CSV file in {data_dir}"
+        )
+        raise DataError(
+            f"dataset.openml_id={dataset_cfg.openml_id}: {err}; save the data (target in the last "
+            f"column) as {where} and use dataset.source=csv with dataset.path, or {DATA_DIR_HINT}"
+        ) from None
+    return table_from_frame(dataset_cfg.name, X, y, dataset_cfg.task, _categorical(dataset_cfg))
