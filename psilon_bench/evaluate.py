@@ -28,6 +28,7 @@ from psilon_bench.sparsity import (
     near_sparsity,
     neuron_sparsity,
     nonzero_count,
+    parameter_count,
     threshold_sparsity,
 )
 from psilon_bench.train import MemberData
@@ -37,14 +38,11 @@ from psilon_bench.train import MemberData
 def parameter_counts(model: MemberModel) -> dict[str, torch.Tensor]:
     """Per member: trainable scalars, weight-matrix entries, and the non-zero ones of those."""
     E = model.n_members
-    total = sum(p.numel() for p in model.parameters()) // E
     weights = model.weight_matrices()
-    n_weights = sum(w[0].numel() for w in weights)
-    nonzero = sum((w != 0).flatten(1).sum(dim=1) for w in weights)
     return {
-        "params.total": torch.full((E,), total),
-        "params.weights": torch.full((E,), n_weights),
-        "params.nonzero_weights": nonzero,
+        "params.total": torch.full((E,), parameter_count(list(model.parameters()))),
+        "params.weights": torch.full((E,), parameter_count(weights)),
+        "params.nonzero_weights": nonzero_count(weights),
     }
 
 

@@ -233,10 +233,9 @@ def fit(
     E = model.n_members
     device = data.x.device
     full_batch = plan.batch == data.n_rows  # every member sees every row: no gather needed
-    if full_batch and not data.x.is_contiguous():  # a shared split's expanded view: bmm is
-        data = MemberData(
-            data.x.contiguous(), data.y.contiguous(), data.task, data.n_classes
-        )  # faster on a copy
+    if full_batch and not data.x.is_contiguous():  # a shared split's expanded view:
+        x, y = data.x.contiguous(), data.y.contiguous()  # bmm is faster on a real copy
+        data = MemberData(x, y, data.task, data.n_classes)
     opt = make_optimizer(list(model.parameters()), optimizer_cfg)
     order = EpochOrder(seeds, data.n_rows, device)
     members = torch.arange(E, device=device).unsqueeze(1)  # (E, 1)
