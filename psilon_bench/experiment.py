@@ -1,7 +1,7 @@
 """One run, end to end (ARCHITECTURE.md "The data path"):
 
 config -> validate -> data.load_table -> make_split per member -> models.build (E members)
--> train.fit -> evaluate -> results.write_run (config.yaml, records.jsonl, DONE).
+-> train.fit -> evaluate -> io.write_run (config.yaml, records.jsonl, DONE).
 
 Nothing is written until every member has trained and been evaluated; a user error
 (`psilon_bench.errors.UserError`) raised anywhere before that leaves no file behind.
@@ -20,10 +20,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from psilon_bench import data as data_pkg
-from psilon_bench import models, regularizers, results
+from psilon_bench import io, models, regularizers
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
-from psilon_bench.evaluate import evaluate_members
+from psilon_bench.measure.evaluate import evaluate_members
 from psilon_bench.train import FitResult, MemberData, fit, member_chunks, plan_steps
 from psilon_bench.validation import member_seeds, strengths, validate
 
@@ -145,7 +145,7 @@ def run_experiment(
     fitted = FitResult.combine(fits)
 
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    flat_cfg = {f"cfg.{k}": v for k, v in results.flatten(resolved).items()}
+    flat_cfg = {f"cfg.{k}": v for k, v in io.flatten(resolved).items()}
     run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{uuid.uuid4().hex[:8]}"
     records = []
     for e in range(len(members)):
@@ -185,7 +185,7 @@ def run_experiment(
                 **flat_cfg,
             }
         )
-    results.write_run(Path(run_dir), OmegaConf.to_yaml(cfg, resolve=True), records)
+    io.write_run(Path(run_dir), OmegaConf.to_yaml(cfg, resolve=True), records)
     return records
 
 

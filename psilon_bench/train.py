@@ -20,35 +20,8 @@ from torch import Tensor
 from psilon_bench.allocator import keep_freed_memory
 from psilon_bench.config import choice
 from psilon_bench.models.members import MemberModel, member_generators
+from psilon_bench.plan import MemberData, StepPlan
 from psilon_bench.schedules import lr_at
-
-
-@dataclass
-class MemberData:
-    """One split for all members: x (E, N, d_in) (an expanded view when members share it),
-    y (E, N): class indices (int64) or regression targets (float)."""
-
-    x: Tensor
-    y: Tensor
-    task: str
-    n_classes: int
-
-    @property
-    def n_rows(self) -> int:
-        return self.x.shape[1]
-
-    def members(self, chunk: slice) -> MemberData:
-        """The members `chunk` of this data (views, no copies)."""
-        return MemberData(self.x[chunk], self.y[chunk], self.task, self.n_classes)
-
-
-@dataclass
-class StepPlan:
-    """How long training runs: `total_steps` optimizer steps, `steps_per_epoch`, `batch` rows."""
-
-    total_steps: int
-    steps_per_epoch: int
-    batch: int
 
 
 @dataclass

@@ -15,8 +15,8 @@ from oracles import brute_force_path_norm
 from psilon_bench import models, regularizers
 from psilon_bench.config import MetricsConfig, OptimizerConfig, RegularizerConfig, ScheduleConfig
 from psilon_bench.errors import ConfigError
-from psilon_bench.evaluate import structure_metrics
-from psilon_bench.lipschitz import empirical_lipschitz_lower_bound
+from psilon_bench.measure.evaluate import structure_metrics
+from psilon_bench.measure.lipschitz import empirical_lipschitz_lower_bound
 from psilon_bench.models.members import member_generators
 from psilon_bench.models.mlp import MLP
 from psilon_bench.models.psilon import CReLUResNet, WeightNormMLP

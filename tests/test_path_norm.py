@@ -12,7 +12,7 @@ import pytest
 import torch
 from oracles import brute_force_path_norm
 
-from psilon_bench.lipschitz import (
+from psilon_bench.measure.lipschitz import (
     empirical_lipschitz_lower_bound,
     inf_to_one_norm,
     residual_spectral_product,

@@ -9,7 +9,7 @@ import pytest
 from conftest import compose_config
 
 from psilon_bench.experiment import run_experiment
-from psilon_bench.results import read_records
+from psilon_bench.io import read_records
 
 PRESETS = ["lp_bridge", "soft_diamond", "ewn"]
 

@@ -20,11 +20,11 @@ from psilon_bench.config import (
     ScheduleConfig,
 )
 from psilon_bench.errors import ConfigError
+from psilon_bench.measure.sparsity import exact_sparsity
 from psilon_bench.models.mlp import MLP
 from psilon_bench.models.psilon import CReLUResNet, WeightNormMLP
 from psilon_bench.models.weightnorm import Projection
 from psilon_bench.regularizers.path_norm import path_norm_chain, residual_path_norm
-from psilon_bench.sparsity import exact_sparsity
 from psilon_bench.train import MemberData, StepPlan, fit, plan_steps
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from psilon_bench.pruning_math import (
+from psilon_bench.pruning.ops import (
     blended_direction,
     crelu_pair_norm,
     crelu_pair_projection,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from psilon_bench.sparsity import (
+from psilon_bench.measure.sparsity import (
     exact_sparsity,
     near_sparsity,
     neuron_sparsity,

@@ -418,7 +418,7 @@ def test_cache_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def no_build(*args, **kwargs):
         raise AssertionError("the table was rebuilt instead of loaded")
 
-    monkeypatch.setattr(stable, "build_table_arrays", no_build)
+    monkeypatch.setattr(stable.table, "build_table_arrays", no_build)
     start = time.perf_counter()
     second = StableTable(1.5, cache_dir=tmp_path)
     assert time.perf_counter() - start < 0.5

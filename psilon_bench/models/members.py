@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from psilon_bench.norms import path_norm_chain
+
 
 class _Affine(torch.autograd.Function):
     """`affine` with a weight gradient that comes out in the weight's own layout.
@@ -130,6 +132,4 @@ class MemberModel(torch.nn.Module):
 
     def path_norm(self) -> Tensor:
         """The model's 1-path-norm, (E,) in the weights' dtype (METHODS.md §2.1 chain by default)."""
-        from psilon_bench.regularizers.path_norm import path_norm_chain
-
         return path_norm_chain(self.weight_matrices())

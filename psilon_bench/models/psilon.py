@@ -30,10 +30,10 @@ from psilon_bench.errors import ConfigError
 from psilon_bench.models.members import MemberModel, member_generators
 from psilon_bench.models.mlp import PlainLinear
 from psilon_bench.models.weightnorm import CReLUPairLinear, WeightNormLinear
-from psilon_bench.regularizers.path_norm import path_norm_chain, residual_path_norm
+from psilon_bench.norms import path_norm_chain, residual_path_norm
 
 # ----------------------------------------------------------------------------------------
-# Closed-form path norms (tested against the general chains of regularizers/path_norm.py)
+# Closed-form path norms (tested against the general chains of norms.py)
 
 
 def psilon_net_path_norm(hidden: Sequence[WeightNormLinear], output: WeightNormLinear) -> Tensor:

@@ -45,7 +45,7 @@ from psilon_bench.models.members import (
     kaiming_uniform_fill,
     orthogonal_fill,
 )
-from psilon_bench.pruning_math import (
+from psilon_bench.pruning.ops import (
     blended_direction,
     crelu_pair_norm,
     crelu_pair_projection,

@@ -13,17 +13,15 @@ import torch
 from torch import Tensor
 
 from psilon_bench.config import MetricsConfig
-from psilon_bench.lipschitz import (
+from psilon_bench.measure.lipschitz import (
     empirical_lipschitz_lower_bound,
     residual_spectral_product,
     spectral_product,
     spectral_to_linf_l1_factor,
     tightness,
 )
-from psilon_bench.metrics import predict, task_metrics
-from psilon_bench.models.members import MemberModel
-from psilon_bench.regularizers.path_norm import path_norm_chain, residual_path_norm
-from psilon_bench.sparsity import (
+from psilon_bench.measure.metrics import predict, task_metrics
+from psilon_bench.measure.sparsity import (
     exact_sparsity,
     near_sparsity,
     neuron_sparsity,
@@ -31,7 +29,9 @@ from psilon_bench.sparsity import (
     parameter_count,
     threshold_sparsity,
 )
-from psilon_bench.train import MemberData
+from psilon_bench.models.members import MemberModel
+from psilon_bench.norms import path_norm_chain, residual_path_norm
+from psilon_bench.plan import MemberData
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@
 
 [PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm
 Regularization", arXiv:2404.19112. [EWN] D. Morwani, H. G. Ramaswamy, arXiv:2010.12909.
-The tensor math (projection, blend, masks) is `psilon_bench.pruning_math`; this module
+The tensor math (projection, blend, masks) is `psilon_bench.pruning.ops`; this module
 decides when it runs and which parameters it edits.
 """
 
@@ -28,8 +28,8 @@ from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError
 from psilon_bench.models.members import MemberModel
 from psilon_bench.models.weightnorm import NormalizedLayer, Projection
-from psilon_bench.pruning_math import magnitude_mask, neuron_norm_mask, prune_blend
-from psilon_bench.train import StepPlan
+from psilon_bench.plan import StepPlan
+from psilon_bench.pruning.ops import magnitude_mask, neuron_norm_mask, prune_blend
 
 
 def build(cfg: Any, model: MemberModel) -> Any:

@@ -1,0 +1,2 @@
+"""What a record reports (METHODS.md §6): task metrics (`metrics`), sparsity (`sparsity`),
+Lipschitz bounds (`lipschitz`), and `evaluate`, which turns trained members into records."""

@@ -1,0 +1,25 @@
+"""Pruning [PSiLON, EWN] (METHODS.md §3): the schedules and rules a run applies
+(`pruners`), and the tensor operations they are made of (`ops`: L1-sphere projections,
+blends, magnitude and neuron-norm masks)."""
+
+from psilon_bench.pruning.pruners import (
+    MagnitudePruning,
+    NeuronNormPruning,
+    PsilonProjection,
+    apply_masks_,
+    build,
+    model_layers,
+    neuron_norm_prune_,
+    projection_schedule,
+)
+
+__all__ = [
+    "MagnitudePruning",
+    "NeuronNormPruning",
+    "PsilonProjection",
+    "apply_masks_",
+    "build",
+    "model_layers",
+    "neuron_norm_prune_",
+    "projection_schedule",
+]
