@@ -1,23 +1,8 @@
 """The path-norm regularizers (`regularizer=path_norm`, `length_l2`), METHODS.md §2.5 [PSiLON].
 
-The norms themselves (the §2.1 chain, the §2.3 residual bounds) live in `psilon_bench.norms`;
-they are re-exported here. About them:
-
-References:
-- [PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm
-  Regularization", arXiv:2404.19112 (2024): the improved residual bound phi_IB.
-- [PNT] A. Gonon et al., "A path-norm toolkit for modern networks", ICLR 2024: the
-  path-norm is one forward pass of the absolute weights on the all-ones input.
-
-Every weight carries leading batch ("member") dimensions: a layer is `(E, out, in)` (row j =
-unit j's incoming vector), and each function returns one value per member, `(E,)`. Any
-number of leading dimensions works, none included (then the result is a scalar), so the
-functions also run under `torch.func.vmap`. Biases never enter. The value is computed in the
-weights' dtype and is differentiable (it doubles as the §2.5 regularizer); callers cast
-to float64 for the reported metric, or pass float64 weights.
-
-The closed forms of §2.2 and §2.3 (PSiLON Net, PSiLON ResNet) live with their models and
-are tested against these chains; the chains are the one implementation of the formulas.
+[PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm Regularization",
+arXiv:2404.19112 (2024). The norms themselves (the §2.1 chain, the §2.3 residual bounds
+phi_OB/phi_IB) are `psilon_bench.norms`, re-exported here.
 """
 
 from __future__ import annotations
