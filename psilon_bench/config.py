@@ -389,7 +389,7 @@ class TrainerConfig:
     steps: int | None = ranged(None, 1, optional=True)  # set -> overrides epochs
     batch_size: int | None = ranged(32, 1, optional=True)  # null = full batch
     device: Device = Device.auto
-    threads: int | None = ranged(None, 1, optional=True)  # null: 1 under a parallel launcher
+    threads: int | None = ranged(None, 1, optional=True)  # null: from the model size (threads.py)
     member_chunk: int | None = ranged(None, 1, optional=True)  # null: auto (train.member_chunks)
     dtype: DType = DType.float32
     progress: Progress = Progress.auto

@@ -24,6 +24,7 @@ from psilon_bench import io, models, regularizers
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.measure.evaluate import evaluate_members
+from psilon_bench.threads import available_cores, default_threads, step_flops
 from psilon_bench.train import FitResult, MemberData, fit, member_chunks, plan_steps
 from psilon_bench.validation import member_seeds, strengths, validate
 
@@ -87,16 +88,18 @@ def stack_splits(
 
 
 def run_experiment(
-    cfg: DictConfig, run_dir: Path, threads: int | None = None
+    cfg: DictConfig, run_dir: Path, threads: int | None = None, cores: int | None = None
 ) -> list[dict[str, Any]]:
-    """Train and evaluate every member of `cfg`, write the run to `run_dir`, return the records."""
+    """Train and evaluate every member of `cfg`, write the run to `run_dir`, return the records.
+
+    Intra-op threads: `threads`, else `trainer.threads`, else `default_threads` from the
+    step's size and the `cores` this job may use (default: its affinity mask).
+    """
     validate(cfg)
     started = time.time()
     members = Members.from_config(cfg)
     device = resolve_device(choice(cfg.trainer.device))
     dtype = torch.float64 if choice(cfg.trainer.dtype) == "float64" else torch.float32
-    if threads is not None:
-        torch.set_num_threads(threads)
 
     table = data_pkg.load_table(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
     by_seed = {
@@ -120,7 +123,13 @@ def run_experiment(
     chunk = cfg.trainer.member_chunk
     if chunk is None and device.type != "cpu":  # the cache argument of member_chunks is a CPU one
         chunk = len(members)
-    chunks = member_chunks(len(members), sum(p.numel() for p in probe.parameters()), chunk)
+    per_member = sum(p.numel() for p in probe.parameters())
+    chunks = member_chunks(len(members), per_member, chunk)
+    n_threads = threads or cfg.trainer.threads
+    if n_threads is None:
+        flops = step_flops(per_member, chunks[0].stop - chunks[0].start, plan.batch)
+        n_threads = default_threads(flops, cores or available_cores())
+    torch.set_num_threads(n_threads)
     fits: list[FitResult] = []
     evaluation: list[dict[str, Any]] = []
     for chunk in chunks:  # all members at once unless they outgrow the cache (member_chunks)

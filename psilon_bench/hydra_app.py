@@ -85,6 +85,15 @@ def _remove_empty_dirs(run_dir: Path) -> None:
         folder = folder.parent
 
 
+def _parallel_jobs(hc: Any) -> int:
+    """Jobs the launcher runs side by side on this machine: joblib's `n_jobs` (-1: one per
+    core), 1 for the basic launcher and for submitit (each job has its own CPUs)."""
+    if "joblib" not in str(hc.launcher.get("_target_", "")):
+        return 1
+    n_jobs = int(hc.launcher.get("n_jobs", 1) or 1)
+    return n_jobs if n_jobs > 0 else (os.cpu_count() or 1)
+
+
 register()
 
 
@@ -93,15 +102,14 @@ def run_app(cfg: DictConfig) -> None:
     """Train the members of one job and write its records into Hydra's output folder."""
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
-    parallel = "joblib" in str(hc.launcher.get("_target_", ""))
-    if parallel:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
-    threads = cfg.trainer.threads or (1 if parallel else None)
+    # idle OpenMP threads must not spin on a shared machine; set before torch starts OpenMP
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from psilon_bench.experiment import run_experiment
     from psilon_bench.summary import print_summary
+    from psilon_bench.threads import available_cores
 
     try:
-        records = run_experiment(cfg, run_dir, threads=threads)
+        records = run_experiment(cfg, run_dir, cores=available_cores(_parallel_jobs(hc)))
     except UserError as err:
         _remove_empty_dirs(run_dir)
         raise UserAbort(err) from err
