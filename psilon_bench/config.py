@@ -376,7 +376,7 @@ class ScheduleConfig:
     unit: StepUnit = StepUnit.step
     pct_peak: float = ranged(0.2, 0, 1)  # one_cycle: where the peak (optimizer.lr) is reached
     div_start: float = ranged(20.0, 1)  # one_cycle: start lr = lr / div_start
-    div_final: float = ranged(1e4, 1)  # one_cycle: final lr = start lr / div_final
+    div_final: float = ranged(2.0, 1)  # one_cycle: final lr = start lr / div_final (P1: lr/40)
     warmup: float = ranged(0.0, 0, 1, "left")  # cosine: linear warm-up fraction
     min_ratio: float = ranged(0.0, 0, 1)  # cosine: final lr = min_ratio * lr
 

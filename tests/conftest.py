@@ -13,7 +13,8 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: the team's data copies beside the checkout; a git worktree elsewhere names them by env var
+SHARED_DATA = Path(os.environ.get("PSILON_TEST_SHARED_DATA", REPO.parent / "shared" / "data"))
 CONF = REPO / "conf"
 
 needs_shared_data = pytest.mark.skipif(

@@ -343,6 +343,39 @@ def test_length_l2_is_the_sum_of_squared_unit_norms_for_l2_weight_norm():
     torch.testing.assert_close(reg.penalty(net), torch.tensor([1.0, 2.0, 0.5]) * expected)
 
 
+def reference_standard_resnet_penalty(net: CReLUResNet, e: int) -> float:
+    """[PSiLON]'s reference Standard ResNet penalty, from the raw parameters (numpy): each
+    layer's raw rows normalized by the L2 norm of `max(|u|, |u'|)` (embedder: `||v||_2`),
+    times its lengths, then the sum of squares of every entry of `W_0`, `A_l`, `B_l`, `C`, `D`."""
+    total = 0.0
+    v = net.embed.direction[e].detach().double().numpy()
+    g = net.embed.length[e].detach().double().numpy()  # (out, 1)
+    total += float(((g * v / np.linalg.norm(v, axis=1, keepdims=True)) ** 2).sum())
+    for layer in [*net.blocks, net.head]:
+        u = layer.direction[e, :, 0].detach().double().numpy()  # (out, in)
+        u_neg = layer.direction[e, :, 1].detach().double().numpy()
+        g = layer.length[e].detach().double().numpy()
+        n = np.sqrt((np.maximum(np.abs(u), np.abs(u_neg)) ** 2).sum(axis=1, keepdims=True))
+        total += float(((g * u / n) ** 2).sum() + ((g * u_neg / n) ** 2).sum())
+    return total
+
+
+def test_standard_resnet_penalty_follows_the_reference_code():
+    """METHODS.md §1.5: on the CReLU layout length_l2 is sum ||A_j||^2 + ||B_j||^2 of the
+    normalized halves (the reference code), 1-2x the sum of squared lengths."""
+    cfg = compose_config(["model=standard_net", "model.layout=residual", "regularizer=length_l2"])
+    net = models.build(cfg.model, d_in=5, d_out=3, seeds=[0, 1]).double()
+    perturb_(net)
+    strength = torch.tensor([1.0, 0.25], dtype=F64)
+    penalty = regularizers.build(cfg.regularizer, strength).penalty(net)
+    expected = [reference_standard_resnet_penalty(net, e) for e in range(2)]
+    torch.testing.assert_close(penalty, strength * torch.tensor(expected, dtype=F64))
+    lengths = sum(layer.squared_lengths() for layer in net.layers)  # the old, smaller rule
+    assert torch.all(penalty / strength > 1.05 * lengths) and torch.all(
+        penalty / strength <= 2 * lengths
+    )
+
+
 # ----------------------------------------------------------------------------------------
 # Members: E = 3 equals three E = 1 models, before and after training
 
@@ -430,6 +463,32 @@ def test_structure_metrics_of_a_resnet_report_both_bounds():
     torch.testing.assert_close(
         cols["lipschitz.tightness"], cols["path_norm.improved"] / cols["lipschitz.lower"]
     )
+
+
+@pytest.mark.parametrize("bound", ["improved", "original"])
+def test_residual_records_name_the_regularized_bound_and_every_tightness(bound):
+    net = resnet(seeds=(0, 1), bound=bound).double()
+    perturb_(net)
+    cols = structure_metrics(
+        net, torch.randn(2, 30, 5, dtype=F64), OmegaConf.structured(MetricsConfig)
+    )
+    embed, blocks, head = numpy_residual(net, 0)
+    # the regularized bound is what regularizer=path_norm penalizes (net.path_norm()), and the
+    # matching one of the two explicit formulas
+    torch.testing.assert_close(cols["path_norm.regularized"], net.path_norm().detach())
+    explicit_ib = improved_bound_matrix_product(embed, blocks, head)
+    explicit_ob = brute_force_path_norm(crelu_channels(embed, blocks, head))
+    expected = explicit_ib if bound == "improved" else explicit_ob
+    assert cols["path_norm.regularized"][0].item() == pytest.approx(expected, rel=1e-9)
+    assert cols["path_norm"][0].item() == pytest.approx(explicit_ob, rel=1e-9)  # README: phi_OB
+    lower = cols["lipschitz.lower"]
+    for name, value in [("path_norm.original", explicit_ob), ("path_norm.improved", explicit_ib),
+                        ("path_norm.regularized", expected), ("path_norm", explicit_ob)]:  # fmt: skip
+        ratio = cols[f"lipschitz.tightness.{name}"][0].item()
+        assert ratio == pytest.approx(value / lower[0].item(), rel=1e-9) and ratio >= 1, name
+    spectral = cols["lipschitz.tightness.spectral"]
+    torch.testing.assert_close(spectral, cols["lipschitz.spectral_linf_l1"] / lower)
+    assert torch.all(spectral >= 1)
 
 
 def test_normalized_layers_are_found_by_type():

@@ -50,6 +50,8 @@ def test_records_carry_the_structure_metrics(runs):
             for key in METRICS:
                 assert key in r, key
             assert r["lipschitz.lower"] <= r["path_norm"] and r["lipschitz.tightness"] >= 1
+            assert r["path_norm.bound"] == "chain" and r["path_norm.regularized"] == r["path_norm"]
+            assert r["lipschitz.tightness.spectral"] >= 1
 
 
 def test_path_norm_falls_as_lambda_grows(runs):

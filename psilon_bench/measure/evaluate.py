@@ -62,8 +62,9 @@ def evaluate_members(
     columns.update(structure_metrics(model, probe.x, metrics_cfg))
     model.train()
     rows = []
+    bound = regularized_bound(model)
     for e in range(model.n_members):
-        rows.append({k: _scalar(v[e]) for k, v in columns.items()})
+        rows.append({k: _scalar(v[e]) for k, v in columns.items()} | {"path_norm.bound": bound})
     return rows
 
 
@@ -93,12 +94,13 @@ def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tens
 
     Sparsity of the effective weight matrices (exact; threshold at each `cfg.thresholds`
     tau, relative to the unit's mean magnitude, and at `cfg.absolute_threshold`; near;
-    neuron), non-zero parameters; the 1-path-norm (§2.1 chain; for residual nets phi_OB,
-    with `path_norm.original` / `path_norm.improved` = phi_OB / phi_IB, §2.3); the spectral
-    product (§2.4) and its l_inf -> l_1 conversion; the empirical l_inf -> l_1 lower bound
-    on the first `cfg.lipschitz_points` rows of `x` `(E, N, d_in)`; the tightness ratio of
-    the tightest path-norm bound (phi, or phi_IB) to it. Computed on a float64 copy of the
-    model; members with non-finite parameters get NaN.
+    neuron), non-zero parameters; the 1-path-norm bounds of `path_norm_bounds` (§2.1,
+    §2.3); the spectral product (§2.4) and its l_inf -> l_1 conversion; the empirical
+    l_inf -> l_1 lower bound on the first `cfg.lipschitz_points` rows of `x` `(E, N, d_in)`;
+    tightness ratios to it: `lipschitz.tightness` for the tightest path-norm bound (phi, or
+    phi_IB), `lipschitz.tightness.<bound>` for every path-norm bound and for `spectral`
+    (its l_inf -> l_1 form). Computed on a float64 copy of the model; members with
+    non-finite parameters get NaN.
     """
     columns: dict[str, Tensor] = {
         "params.nonzero": nonzero_count([p.detach() for p in model.parameters()])
@@ -119,16 +121,11 @@ def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tens
     nan = torch.full((E,), math.nan, dtype=torch.float64)
     floats["sparsity.neuron"] = neuron_sparsity(hidden) if hidden else nan
 
+    bounds = path_norm_bounds(m64, weights)
+    floats.update(bounds)
     if hasattr(m64, "residual_weights"):
-        embed, blocks, head = m64.residual_weights()
-        original = residual_path_norm(embed, blocks, head, bound="original")
-        improved = residual_path_norm(embed, blocks, head, bound="improved")
-        floats.update(
-            {"path_norm": original, "path_norm.original": original, "path_norm.improved": improved}
-        )
-        bound, spectral = improved, residual_spectral_product(embed, blocks, head)
+        spectral = residual_spectral_product(*m64.residual_weights())
     else:
-        bound = floats["path_norm"] = path_norm_chain(weights)
         spectral = spectral_product(weights)
     floats["lipschitz.spectral"] = spectral
     floats["lipschitz.spectral_linf_l1"] = spectral * spectral_to_linf_l1_factor(
@@ -139,11 +136,46 @@ def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tens
         m64, points, starts=cfg.lipschitz_starts, generator=torch.Generator().manual_seed(0)
     )
     floats["lipschitz.lower"] = lower
-    floats["lipschitz.tightness"] = tightness(bound, lower)
+    tightest = bounds.get("path_norm.improved", bounds["path_norm"])
+    floats["lipschitz.tightness"] = tightness(tightest, lower)
+    for name in ("path_norm", "path_norm.original", "path_norm.improved", "path_norm.regularized"):
+        if name in bounds:
+            floats[f"lipschitz.tightness.{name}"] = tightness(bounds[name], lower)
+    floats["lipschitz.tightness.spectral"] = tightness(floats["lipschitz.spectral_linf_l1"], lower)
     for name, value in floats.items():
         value = value.detach().to(torch.float64).cpu()
         columns[name] = torch.where(finite, value, nan)
     return columns
+
+
+def regularized_bound(model: MemberModel) -> str:
+    """Which 1-path-norm `regularizer=path_norm` penalizes on `model` (METHODS.md §2.5):
+    `improved` (phi_IB) or `original` (phi_OB) for residual nets (`model.bound`), else
+    `chain` (the §2.1 1-path-norm, of which the PSiLON Net closed form is an exact form)."""
+    return getattr(model, "bound", "chain") if hasattr(model, "residual_weights") else "chain"
+
+
+def path_norm_bounds(m64: MemberModel, weights: list[Tensor]) -> dict[str, Tensor]:
+    """The 1-path-norm bounds of a float64 model copy, METHODS.md §2.1, §2.3; (E,) each.
+
+    `path_norm`: the 1-path-norm (phi_OB for residual nets: the 2m CReLU channels as
+    neurons); residual nets add `path_norm.original` (phi_OB) and `path_norm.improved`
+    (phi_IB); every model adds `path_norm.regularized`, the bound `regularizer=path_norm`
+    penalizes on it (named by `regularized_bound`), computed by the float64 chain.
+    """
+    if hasattr(m64, "residual_weights"):
+        embed, blocks, head = m64.residual_weights()
+        original = residual_path_norm(embed, blocks, head, bound="original")
+        improved = residual_path_norm(embed, blocks, head, bound="improved")
+        out = {
+            "path_norm": original,
+            "path_norm.original": original,
+            "path_norm.improved": improved,
+        }
+        out["path_norm.regularized"] = out[f"path_norm.{regularized_bound(m64)}"]
+        return out
+    phi = path_norm_chain(weights)
+    return {"path_norm": phi, "path_norm.regularized": phi}
 
 
 def _scalar(v: torch.Tensor) -> Any:

@@ -259,8 +259,15 @@ class CReLUResNet(MemberModel):
         return residual_path_norm(embed, blocks, head, bound=self.bound)
 
     def squared_lengths(self) -> Tensor:
-        """Standard Net penalty `sum_layers sum_units length_j^2`, METHODS.md §1.5; (E,)."""
-        return sum(layer.squared_lengths() for layer in self.layers)
+        """Standard ResNet penalty of [PSiLON]'s reference code, METHODS.md §1.5; (E,).
+
+        `||W_0||_F^2 + sum_l (||A_l||_F^2 + ||B_l||_F^2) + ||C||_F^2 + ||D||_F^2` of the
+        effective (normalized) matrices: per pair unit `||A_j||^2 + ||B_j||^2`, not the
+        squared joint length `g_j^2` (with L2 weight norm it lies in [g_j^2, 2 g_j^2]).
+        The reference code produced the paper's P2 table, so it is followed here (for the
+        embedder, `||W_0||_F^2` = its squared lengths under L2 weight norm). Biases excluded.
+        """
+        return sum(layer.incoming().square().sum(dim=(1, 2)) for layer in self.layers)
 
 
 def _decayed(layer: nn.Module) -> nn.Parameter:

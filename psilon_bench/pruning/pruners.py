@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+import psilon_bench.models.weightnorm as weightnorm  # module: weightnorm imports pruning.ops
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError
 from psilon_bench.models.members import MemberModel
-from psilon_bench.models.weightnorm import NormalizedLayer, Projection
 from psilon_bench.plan import StepPlan
 from psilon_bench.pruning.ops import magnitude_mask, neuron_norm_mask, prune_blend
 
@@ -94,7 +94,9 @@ class PsilonProjection:
     extra_steps = 0
 
     def __init__(self, model: MemberModel, start: float, ramp: float, scale: float):
-        self.layers = [layer for layer in model.modules() if isinstance(layer, NormalizedLayer)]
+        self.layers = [
+            layer for layer in model.modules() if isinstance(layer, weightnorm.NormalizedLayer)
+        ]
         if not self.layers:
             raise ConfigError(
                 f"pruning=psilon_projection needs a weight-normalized model; got "
@@ -114,7 +116,7 @@ class PsilonProjection:
         return prune_blend(step + 1, first, ramp)
 
     def set_blend(self, blend: float) -> None:
-        projection = Projection(blend, self.scale) if blend > 0 else None
+        projection = weightnorm.Projection(blend, self.scale) if blend > 0 else None
         for layer in self.layers:
             layer.projection = projection
 

@@ -37,7 +37,10 @@ class LengthL2Penalty(PenaltyRegularizer):
     """The "Standard Net" penalty of [PSiLON], METHODS.md §1.5: R = sum_layers sum_units length_j^2.
 
     For L2 weight norm with per-unit lengths this is `sum ||w_j||_2^2`; a shared length counts
-    once per unit; a plain (unnormalized) output layer adds its `sum ||w_j||_2^2`.
+    once per unit; a plain (unnormalized) output layer adds its `sum ||w_j||_2^2`. On the CReLU
+    residual layout it follows the paper's reference code (which produced the P2 table): the
+    squared Frobenius norms of the effective matrices, `||A_j||^2 + ||B_j||^2` per pair unit
+    (`CReLUResNet.squared_lengths`), 1-2x the squared joint lengths.
     """
 
     def value(self, model: MemberModel) -> Tensor:
