@@ -8,7 +8,7 @@ ARGS   ?=
 FULL   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-full bench lint format clean
+.PHONY: help setup run test test-full bench lint format clean clean-results
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,5 +41,8 @@ format: setup  ## ruff format + autofix
 	$(BIN)/ruff check --fix psilon_bench tests benchmarks
 	$(BIN)/ruff format psilon_bench tests benchmarks
 
-clean:  ## remove the venv, caches and run folders (keeps results/README.md)
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache results/runs results/multirun
+clean:  ## remove the venv, build files and caches (keeps every result under results/)
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+clean-results:  ## remove the run folders (results/runs, results/multirun); keeps results/<protocol>/
+	rm -rf results/runs results/multirun

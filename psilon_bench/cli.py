@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"psilon-bench {__version__}")
         return 0
+    for flag in ("-sc", "--shell-completion"):  # `psilon-bench [run] -sc install=bash` etc.
+        if flag in args[:2] and args.index(flag) + 1 < len(args):
+            return _completion(args[args.index(flag) + 1])
     command, rest = args[0], args[1:]
     if command == "run":
         return _guarded(lambda: _run(rest))
@@ -54,16 +57,84 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(rest: list[str]) -> int:
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach _guarded instead of Hydra's printer
     from psilon_bench.hydra_app import run_app
 
-    saved = sys.argv
     flags = [a for a in rest if a in ("-m", "--multirun")]  # Hydra wants them before overrides
-    sys.argv = ["psilon-bench run", *flags, *[a for a in rest if a not in flags]]
+    argv = [*flags, *[a for a in rest if a not in flags]]
     try:
-        run_app()
+        _call_hydra(run_app, argv)
+    except Exception as ex:
+        if flags and config_error_line(ex) is not None:
+            raise _sweep_error(argv, ex) from None
+        raise
+    return 0
+
+
+def _call_hydra(app, argv: list[str]) -> None:  # noqa: ANN001
+    """Run the `@hydra.main` app on `argv`. HYDRA_FULL_ERROR=1 only while it runs in this
+    process: it makes Hydra raise composition errors (which `_guarded` turns into one line)
+    instead of printing them itself; the user's own setting is put back afterwards."""
+    saved_argv, saved_full = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    sys.argv = ["psilon-bench run", *argv]
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        app()
     finally:
-        sys.argv = saved
+        sys.argv = saved_argv
+        if saved_full is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_full
+
+
+def _sweep_error(argv: list[str], ex: Exception) -> Exception:
+    """A sweep that does not compose: name the first job whose own config fails (Hydra
+    composes the sweep's base config, with each swept group at its default, first)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    from psilon_bench.errors import ConfigError
+    from psilon_bench.hydra_app import job_label
+
+    line = config_error_line(ex)
+    hint = "; set a key only some options have with ++key=value, or one experiment file per option"
+    hint = hint if " is not a key of " in str(line) else ""
+    try:
+        args = get_args_parser().parse_args(argv)
+        search = create_automatic_config_search_path(None, None, "pkg://psilon_bench.conf")
+        if args.config_dir:  # as Hydra's own start-up adds it
+            where = f"file://{os.path.abspath(args.config_dir)}"
+            search.prepend("command-line", where, SearchPathQuery(provider="schema"))
+        loader = Hydra.create_main_hydra2("psilon-bench", search).config_loader
+        parsed = OverridesParser.create().parse_overrides(args.overrides)
+        jobs = [list(j) for batch in BasicSweeper.split_arguments(parsed, None) for j in batch]
+        for num, job in enumerate(jobs):
+            try:
+                loader.load_configuration(args.config_name or "config", job, RunMode.RUN)
+            except Exception as job_ex:  # noqa: BLE001 - reported as the user's error
+                job_line = config_error_line(job_ex) or str(job_ex).splitlines()[0]
+                return ConfigError(f"{job_label(num, job)}: {job_line}{hint}")
+    except Exception:  # noqa: BLE001, S110 - fall back to the sweep's own message
+        pass
+    finally:
+        GlobalHydra.instance().clear()
+    return ConfigError(f"{line} (in the sweep's base config, swept groups at their defaults{hint})")
+
+
+def _completion(spec: str) -> int:
+    from psilon_bench.completion import shell_completion
+
+    try:
+        text = shell_completion(spec)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(text, end="")
     return 0
 
 

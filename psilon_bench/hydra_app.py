@@ -19,7 +19,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from psilon_bench.config import register_configs
-from psilon_bench.errors import UserAbort, UserError
+from psilon_bench.errors import ConfigError, UserAbort, UserError
+from psilon_bench.options import check_choices, groups_help
 from psilon_bench.validation import validate
 
 _RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
@@ -31,6 +32,8 @@ def register() -> None:
     if not OmegaConf.has_resolver("psilon_uid"):
         # a per-process token: two runs started in the same second get different folders
         OmegaConf.register_new_resolver("psilon_uid", lambda: _RUN_TOKEN)
+    if not OmegaConf.has_resolver("psilon_groups"):  # the group list of `run --help`
+        OmegaConf.register_new_resolver("psilon_groups", groups_help)
 
 
 class ValidateBeforeWriting(Callback):
@@ -38,6 +41,7 @@ class ValidateBeforeWriting(Callback):
     (`validate` skips the `hydra` node.)"""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _abort_on_user_error(check_choices, config)
         _abort_on_user_error(validate, config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -46,6 +50,7 @@ class ValidateBeforeWriting(Callback):
     @staticmethod
     def _validate_sweep(config: DictConfig) -> None:
         if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+            check_choices(config)
             validate(config)
             return
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -55,9 +60,19 @@ class ValidateBeforeWriting(Callback):
         overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
         parsed = OverridesParser.create().parse_overrides(list(overrides))
         loader = GlobalHydra.instance().config_loader()
-        for batch in BasicSweeper.split_arguments(parsed, None):
-            for job in batch:
-                validate(loader.load_sweep_config(config, list(job)))
+        jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        for num, job in enumerate(jobs):
+            try:
+                job_cfg = loader.load_sweep_config(config, job)
+                check_choices(job_cfg)
+                validate(job_cfg)
+            except UserError as err:
+                raise ConfigError(f"{job_label(num, job)}: {err}") from None
+
+
+def job_label(num: int, overrides: list[str]) -> str:
+    """How errors name a sweep's job: its number (the folder name) and its overrides."""
+    return f"job {num} ({' '.join(overrides)})"
 
 
 def _abort_on_user_error(fn: Any, *args: Any) -> Any:
@@ -112,5 +127,7 @@ def run_app(cfg: DictConfig) -> None:
         records = run_experiment(cfg, run_dir, cores=available_cores(_parallel_jobs(hc)))
     except UserError as err:
         _remove_empty_dirs(run_dir)
+        if hc.mode.name == "MULTIRUN":  # say which job of the sweep
+            err = type(err)(f"{job_label(hc.job.num, list(hc.overrides.task))}: {err}")
         raise UserAbort(err) from err
     print_summary(records, run_dir)

@@ -47,6 +47,9 @@ def test_wheel_contains_every_config_group_and_module(wheel):
         assert f"psilon_bench/conf/{yaml.relative_to(CONF).as_posix()}" in names, yaml
     for module in (REPO / "psilon_bench").rglob("*.py"):
         assert module.relative_to(REPO).as_posix() in names, module
+    (licence,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    text = zipfile.ZipFile(wheel).read(licence).decode()
+    assert text.startswith("MIT License") and text == (REPO / "LICENSE").read_text()
 
 
 def test_installed_wheel_runs_from_any_directory(wheel, tmp_path):

@@ -1,0 +1,102 @@
+"""Shell completion through the `psilon-bench` dispatcher (bash and zsh).
+
+`psilon-bench run -sc install=bash` (or `=zsh`) prints a script that registers completion
+for `psilon-bench`; the script asks `psilon-bench -sc query=bash` with the line up to the
+cursor in COMP_LINE (as bash's `complete -F` sets it). Subcommands and flags are answered
+here; overrides after `run` are Hydra's own completion (groups, options, keys) with the
+structured-config schemas (`base_mlp`, ...) left out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+COMMANDS = ("run", "datasets", "--help", "--version")
+RUN_FLAGS = ("--multirun", "-m", "--help", "--hydra-help", "--cfg", "--info", "--config-dir")
+DATASETS_FLAGS = ("--data-dir", "--help")
+
+BASH = """_psilon_bench_complete()
+{
+    local line="${COMP_LINE:0:$COMP_POINT}"
+    local word="${line##*[[:space:]]}"
+    local choices
+    choices=$(COMP_LINE="$line" COMP_POINT=${#line} psilon-bench -sc query=bash 2>/dev/null)
+    COMPREPLY=($(compgen -W "$choices" -- "$word"))
+}
+COMP_WORDBREAKS=${COMP_WORDBREAKS//=}
+complete -o nospace -o default -F _psilon_bench_complete psilon-bench
+"""
+
+ZSH = """(( $+functions[compdef] )) || { autoload -Uz compinit && compinit; }
+_psilon_bench_complete() {
+    local line="${(j: :)words[1,CURRENT]}"
+    local -a choices
+    choices=(${=$(COMP_LINE="$line" COMP_POINT=${#line} psilon-bench -sc query=zsh 2>/dev/null)})
+    compadd -S '' -- $choices
+}
+compdef _psilon_bench_complete psilon-bench
+"""
+
+UNINSTALL = {
+    "bash": "complete -r psilon-bench 2>/dev/null; unset -f _psilon_bench_complete\n",
+    "zsh": "compdef -d psilon-bench; unfunction _psilon_bench_complete 2>/dev/null\n",
+}
+
+
+def shell_completion(spec: str) -> str:
+    """What `-sc install=SHELL|uninstall=SHELL|query=SHELL` prints; ValueError if unknown."""
+    action, _, shell = spec.partition("=")
+    if shell not in ("bash", "zsh") or action not in ("install", "uninstall", "query"):
+        raise ValueError(
+            f"-sc {spec}: allowed: install=bash, install=zsh, uninstall=bash, uninstall=zsh, "
+            "query=bash, query=zsh"
+        )
+    if action == "install":
+        return BASH if shell == "bash" else ZSH
+    if action == "uninstall":
+        return UNINSTALL[shell]
+    line = os.environ.get("COMP_LINE", "")
+    point = os.environ.get("COMP_POINT", "")
+    line = line[: int(point)] if point.isdigit() else line
+    return " ".join(candidates(line)) + "\n"
+
+
+def candidates(line: str) -> list[str]:
+    """Completions of the last word of `line` (the command line up to the cursor)."""
+    words = line.split()
+    current = "" if not line or line[-1].isspace() else words.pop()
+    before = words[1:]  # without the program name
+    if not before:
+        return [c for c in COMMANDS if c.startswith(current)]
+    if before[0] == "datasets":
+        return [f for f in DATASETS_FLAGS if f.startswith(current)]
+    if before[0] != "run":
+        return []
+    if current.startswith("-"):
+        return [f for f in RUN_FLAGS if f.startswith(current)]
+    rest = line.split(None, 2)[2] if len(line.split(None, 2)) > 2 else ""
+    return _hydra_query("psilon-bench " + rest)
+
+
+def _hydra_query(line: str) -> list[str]:
+    """Hydra's completion of an override line (`prog overrides...`), schemas left out."""
+    from psilon_bench.hydra_app import run_app
+    from psilon_bench.options import SCHEMA_NAMES
+
+    saved = os.environ.get("COMP_LINE")
+    os.environ["COMP_LINE"] = line
+    out = io.StringIO()
+    try:
+        from psilon_bench.cli import _call_hydra
+
+        with contextlib.redirect_stdout(out):
+            _call_hydra(run_app, ["-sc", "query=bash"])
+    finally:
+        if saved is None:
+            os.environ.pop("COMP_LINE", None)
+        else:
+            os.environ["COMP_LINE"] = saved
+    found = out.getvalue().split()
+    return [c for c in found if c.rpartition("=")[2] not in SCHEMA_NAMES]
