@@ -360,7 +360,7 @@ class OptimizerConfig:
     """Base optimizer; its own weight decay is always 0 (decay lives in `regularizer`)."""
 
     name: OptimizerName = OptimizerName.adam
-    lr: float = ranged(1e-3, 0, None, "neither")
+    lr: Any = ranged(1e-3, 0, None, "neither", many=True)  # a list: one member per value
     beta1: float = ranged(0.9, 0, 1, "left")
     beta2: float = ranged(0.999, 0, 1, "left")
     eps: float = ranged(1e-8, 0, None, "neither")

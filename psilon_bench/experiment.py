@@ -12,7 +12,6 @@ from __future__ import annotations
 import platform
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +22,11 @@ from psilon_bench import data as data_pkg
 from psilon_bench import io, models, regularizers
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
+from psilon_bench.grid import Members
 from psilon_bench.measure.evaluate import evaluate_members
 from psilon_bench.threads import available_cores, default_threads, step_flops
 from psilon_bench.train import FitResult, MemberData, fit, member_chunks, plan_steps
-from psilon_bench.validation import member_seeds, strengths, validate
-
-
-@dataclass
-class Members:
-    """The cross product seeds x strengths: member e has seeds[e] and strengths[e]."""
-
-    seeds: list[int]
-    strengths: list[float]
-    split_seeds: list[int]
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig) -> Members:
-        grid = [
-            (s, lam) for s in member_seeds(cfg.seeds) for lam in strengths(cfg.regularizer.strength)
-        ]
-        seeds = [s for s, _ in grid]
-        split = [cfg.split.seed if cfg.split.seed is not None else s for s in seeds]
-        return cls(seeds=seeds, strengths=[lam for _, lam in grid], split_seeds=split)
-
-    def __len__(self) -> int:
-        return len(self.seeds)
+from psilon_bench.validation import validate
 
 
 def resolve_device(name: str) -> torch.device:
@@ -148,6 +127,7 @@ def run_experiment(
                 plan,
                 pruner=_build_pruner(cfg, model),
                 progress=_progress_enabled(cfg.trainer.progress),
+                lrs=members.lrs[chunk],
             )
         )
         evaluation += evaluate_members(model, {k: v.members(chunk) for k, v in parts.items()}, cfg)
@@ -166,6 +146,7 @@ def run_experiment(
                 "seed": members.seeds[e],
                 "split_seed": members.split_seeds[e],
                 "strength": members.strengths[e],
+                "lr": members.lrs[e],
                 "status": "ok" if diverged is None else "diverged",
                 "diverged_step": diverged,
                 "dataset": cfg.dataset.name,

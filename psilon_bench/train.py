@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,7 +68,7 @@ class StepHook(Protocol):
     """What the loop calls around the optimizer step (regularizers, pruners)."""
 
     def penalty(self, model: MemberModel) -> Tensor | None: ...  # (E,), already times lambda_e
-    def before_step(self, model: MemberModel, lr: float) -> Any: ...
+    def before_step(self, model: MemberModel, lr: float | Tensor) -> Any: ...
     def after_step(self, model: MemberModel, state: Any) -> None: ...
 
 
@@ -105,14 +106,18 @@ def task_loss(out: Tensor, y: Tensor, task: str) -> Tensor:
     return (out.squeeze(-1) - y).pow(2).mean(dim=1)
 
 
-def make_optimizer(params: list[torch.nn.Parameter], cfg: Any) -> torch.optim.Optimizer:
-    """The base optimizer with weight_decay = 0 (decay is a regularizer's job)."""
+def make_optimizer(
+    params: list[torch.nn.Parameter], cfg: Any, lr: float | None = None
+) -> torch.optim.Optimizer:
+    """The base optimizer with weight_decay = 0 (decay is a regularizer's job); `lr` (default
+    `cfg.lr`) is only the initial value: `fit` sets the scheduled rate every step."""
     name = choice(cfg.name)
+    lr = cfg.lr if lr is None else lr
     fused = all(p.device.type in ("cpu", "cuda") for p in params)
     if name == "adam":
         return torch.optim.Adam(
             params,
-            lr=cfg.lr,
+            lr=lr,
             betas=(cfg.beta1, cfg.beta2),
             eps=cfg.eps,
             weight_decay=0.0,
@@ -121,13 +126,50 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: Any) -> torch.optim.Op
     if name == "sgd":
         return torch.optim.SGD(
             params,
-            lr=cfg.lr,
+            lr=lr,
             momentum=cfg.momentum,
             nesterov=cfg.nesterov,
             weight_decay=0.0,
             fused=fused,
         )
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+class MemberLR:
+    """Each member's own peak learning rate on one optimizer over the stacked parameters.
+
+    The base step is elementwise, so member e's update at rate `lr_e` is `lr_e / lr_max`
+    times its update at the shared rate `lr_max`: the optimizer steps at the scheduled
+    `lr_max`, then `w <- w_prev + s_e (w_hat - w_prev)` (`torch.lerp`, weight
+    `s_e = lr_e / lr_max` per member) rescales each member's update. This works with any
+    elementwise optimizer (fused Adam/SGD or another); a member at `lr_max` (s = 1) gets
+    `w_hat` exactly, and with one shared rate nothing extra runs. The schedule multiplies
+    each member's own peak (`scheduled(t)` gives the per-member rates for the regularizer's
+    decoupled decay, which runs outside the rescaled update).
+    """
+
+    def __init__(self, lrs: Sequence[float], like: Tensor):
+        self.peak = max(lrs)
+        self.shared = all(lr == lrs[0] for lr in lrs)
+        ratio = torch.tensor([lr / self.peak for lr in lrs], dtype=torch.float64)
+        self.scale = ratio.to(like.device, like.dtype)  # (E,) s_e
+
+    def scheduled(self, lr: float) -> float | Tensor:
+        """The per-member scheduled rates for a shared scheduled rate `lr` of the peak."""
+        return lr if self.shared else lr * self.scale
+
+    def before_step(self, params: Sequence[Tensor]) -> list[Tensor] | None:
+        if self.shared:
+            return None
+        return [p.detach().clone() for p in params]
+
+    @torch.no_grad()
+    def after_step(self, params: Sequence[Tensor], saved: list[Tensor] | None) -> None:
+        if saved is None:
+            return
+        for p, prev in zip(params, saved):
+            weight = self.scale.view(-1, *([1] * (p.dim() - 1)))
+            torch.lerp(prev, p, weight.expand_as(p), out=p)
 
 
 class EpochOrder:
@@ -197,10 +239,12 @@ def fit(
     plan: StepPlan,
     pruner: Pruner | None = None,
     progress: bool = False,
+    lrs: Sequence[float] | None = None,
 ) -> FitResult:
     """Train all members of `model` on `data` for `plan.total_steps` optimizer steps.
 
-    `seeds[e]` fixes member e's data order; the regularizer holds each member's strength.
+    `seeds[e]` fixes member e's data order; the regularizer holds each member's strength;
+    `lrs[e]` is member e's peak learning rate (default: `optimizer_cfg.lr` for every member).
     """
     keep_freed_memory()
     E = model.n_members
@@ -209,7 +253,9 @@ def fit(
     if full_batch and not data.x.is_contiguous():  # a shared split's expanded view:
         x, y = data.x.contiguous(), data.y.contiguous()  # bmm is faster on a real copy
         data = MemberData(x, y, data.task, data.n_classes)
-    opt = make_optimizer(list(model.parameters()), optimizer_cfg)
+    params = list(model.parameters())
+    member_lr = MemberLR([float(optimizer_cfg.lr)] * E if lrs is None else list(lrs), params[0])
+    opt = make_optimizer(params, optimizer_cfg, lr=member_lr.peak)
     order = EpochOrder(seeds, data.n_rows, device)
     members = torch.arange(E, device=device).unsqueeze(1)  # (E, 1)
     divergence = Divergence(E)
@@ -228,7 +274,7 @@ def fit(
             idx = perm[:, pos : pos + plan.batch]  # (E, b)
             xb, yb = data.x[members, idx], data.y[members, idx]  # (E, b, d_in), (E, b)
         t = min(step, plan.total_steps - 1)  # fine-tune steps (pruner.extra_steps): final lr
-        lr = lr_at(t, optimizer_cfg.lr, schedule_cfg, plan.total_steps, plan.steps_per_epoch)
+        lr = lr_at(t, member_lr.peak, schedule_cfg, plan.total_steps, plan.steps_per_epoch)
         for group in opt.param_groups:
             group["lr"] = lr
 
@@ -245,8 +291,10 @@ def fit(
         if divergence.any_dead:
             divergence.zero_dead_grads(model)
         with torch.no_grad():
-            decay_state = regularizer.before_step(model, lr)
+            decay_state = regularizer.before_step(model, member_lr.scheduled(lr))
+            saved = member_lr.before_step(params)
             opt.step()
+            member_lr.after_step(params, saved)
             regularizer.after_step(model, decay_state)
         if pruner is not None:
             pruner.on_step_end(model, step, plan)

@@ -90,13 +90,6 @@ def member_seeds(seeds: Any) -> list[int]:
     raise ConfigError(f"seeds must be a positive count or a list of integers >= 0; got {seeds!r}")
 
 
-def strengths(value: Any) -> list[float]:
-    """`regularizer.strength`: a scalar or a list (each value one member)."""
-    if isinstance(value, (list, ListConfig)):
-        return [float(v) for v in value]
-    return [float(value)]
-
-
 def _check_rules(cfg: DictConfig) -> None:
     member_seeds(cfg.seeds)
     trainer = cfg.trainer

@@ -4,6 +4,8 @@ A regularizer holds each member's strength lambda_e, shape (E,), and may
 - add a coupled penalty to the loss: `penalty(model)` returns lambda_e * R_e, shape (E,);
 - apply a decoupled decay around the base optimizer step: `before_step(model, lr)` sees the
   weights before the step (w_prev) and returns what `after_step(model, state)` needs.
+  `lr` is the scheduled learning rate: a float shared by all members, or an (E,) tensor
+  when members have their own (`optimizer.lr` a list); `member_lr` broadcasts either.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Regularizer:
     def penalty(self, model: MemberModel) -> Tensor | None:
         return None
 
-    def before_step(self, model: MemberModel, lr: float) -> Any:
+    def before_step(self, model: MemberModel, lr: float | Tensor) -> Any:
         return None
 
     def after_step(self, model: MemberModel, state: Any) -> None:
@@ -45,6 +47,14 @@ class PenaltyRegularizer(Regularizer):
     def value(self, model: MemberModel) -> Tensor:
         """R per member, (E,)."""
         raise NotImplementedError
+
+
+def member_lr(lr: float | Tensor, like: Tensor) -> float | Tensor:
+    """The scheduled learning rate against a stacked tensor `like` (E, ...): a float as it
+    is, an (E,) tensor as (E, 1, ..., 1)."""
+    if isinstance(lr, Tensor):
+        return lr.to(like.device, like.dtype).view(-1, *([1] * (like.dim() - 1)))
+    return lr
 
 
 def _device(model: MemberModel) -> torch.device:

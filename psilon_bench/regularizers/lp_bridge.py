@@ -20,12 +20,14 @@ import torch
 from torch import Tensor
 
 from psilon_bench.models.members import MemberModel
-from psilon_bench.regularizers.base import Regularizer
+from psilon_bench.regularizers.base import Regularizer, member_lr
 
 __all__ = ["LpBridgeDecay", "apply_lp_decay_", "lp_decay_factor"]
 
 
-def lp_decay_factor(w_prev: Tensor, p: float, lr: float, strength: float | Tensor) -> Tensor:
+def lp_decay_factor(
+    w_prev: Tensor, p: float, lr: float | Tensor, strength: float | Tensor
+) -> Tensor:
     """Decoupled L_p decay factor `|w|^(2-p) / (|w|^(2-p) + p lr lambda)`, METHODS.md §4 [pWD].
 
     Elementwise, in [0, 1], same shape and dtype as `w_prev`. Edge cases, with no NaN:
@@ -36,7 +38,8 @@ def lp_decay_factor(w_prev: Tensor, p: float, lr: float, strength: float | Tenso
     Args:
         w_prev: the weights before the base step, e.g. `(E, out, in)`.
         p: the norm exponent, 0 < p <= 2.
-        lr: the scheduled learning rate `lr_t`, >= 0.
+        lr: the scheduled learning rate `lr_t`, >= 0 (a float, or a tensor broadcastable
+            to `w_prev`: one per member).
         strength: lambda >= 0, a float or a tensor broadcastable to `w_prev`
             (e.g. `(E, 1, 1)`, one per member).
     """
@@ -102,12 +105,14 @@ class LpBridgeDecay(Regularizer):
         self.p = float(p)
         self.active = bool((strength > 0).any())  # all lambda_e = 0: the factors are all 1
 
-    def before_step(self, model: MemberModel, lr: float) -> list[tuple[Tensor, Tensor]] | None:
+    def before_step(
+        self, model: MemberModel, lr: float | Tensor
+    ) -> list[tuple[Tensor, Tensor]] | None:
         """`(w, factor)` for each decay parameter, factors from w_prev (METHODS.md §4)."""
-        if not self.active or lr == 0:
+        if not self.active or (not isinstance(lr, Tensor) and lr == 0):
             return None
         return [
-            (w, lp_decay_factor(w, self.p, lr, self.member_view(w)))  # factor: (E, ...) like w
+            (w, lp_decay_factor(w, self.p, member_lr(lr, w), self.member_view(w)))  # like w
             for w in model.decay_parameters()
         ]
 

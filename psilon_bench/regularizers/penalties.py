@@ -8,7 +8,12 @@ from typing import Any
 from torch import Tensor
 
 from psilon_bench.models.members import MemberModel
-from psilon_bench.regularizers.base import PenaltyRegularizer, Regularizer, per_member_sum
+from psilon_bench.regularizers.base import (
+    PenaltyRegularizer,
+    Regularizer,
+    member_lr,
+    per_member_sum,
+)
 
 
 class L2Penalty(PenaltyRegularizer):
@@ -32,7 +37,7 @@ class DecoupledWeightDecay(Regularizer):
     step's update does not depend on the weight's value once the gradient is computed.
     """
 
-    def before_step(self, model: MemberModel, lr: float) -> Any:
+    def before_step(self, model: MemberModel, lr: float | Tensor) -> Any:
         for w in model.decay_parameters():
-            w.mul_(1.0 - lr * self.member_view(w))
+            w.mul_(1.0 - member_lr(lr, w) * self.member_view(w))
         return None

@@ -1,0 +1,68 @@
+"""The member grid: which models one run trains, in one place.
+
+A run's members are the cross product of its member axes, in the order of `AXES` (the
+first axis varies slowest): `seed` (`seeds`), `strength` (`regularizer.strength`) and `lr`
+(`optimizer.lr`, the member's peak learning rate). Each axis is a scalar or a list in the
+config; a new axis (e.g. a fold) is one more entry of `AXES`. With one value on every axis
+but `seed`, member e is seed e, as before the grid had more axes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig
+
+from psilon_bench.validation import member_seeds
+
+
+def values(value: Any) -> list[float]:
+    """A config value that may be a scalar or a list, as a list of floats."""
+    if isinstance(value, (list, tuple, ListConfig)):
+        return [float(v) for v in value]
+    return [float(value)]
+
+
+#: (axis name, the values of that axis in a composed config), slowest-varying first.
+AXES: list[tuple[str, Callable[[DictConfig], list[Any]]]] = [
+    ("seed", lambda cfg: member_seeds(cfg.seeds)),
+    ("strength", lambda cfg: values(cfg.regularizer.strength)),
+    ("lr", lambda cfg: values(cfg.optimizer.lr)),
+]
+
+
+@dataclass
+class Members:
+    """One row per member: its value on every axis (`rows[e]["seed"]`, ...) and its split seed."""
+
+    rows: list[dict[str, Any]]
+    split_seeds: list[int]
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> Members:
+        axes = {name: get(cfg) for name, get in AXES}
+        rows = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+        split = [cfg.split.seed if cfg.split.seed is not None else r["seed"] for r in rows]
+        return cls(rows=rows, split_seeds=split)
+
+    def column(self, axis: str) -> list[Any]:
+        """Every member's value on `axis`."""
+        return [r[axis] for r in self.rows]
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.column("seed")
+
+    @property
+    def strengths(self) -> list[float]:
+        return self.column("strength")
+
+    @property
+    def lrs(self) -> list[float]:
+        return self.column("lr")
+
+    def __len__(self) -> int:
+        return len(self.rows)
