@@ -11,6 +11,7 @@ is never imported here, so `psilon-bench --help` answers at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -246,10 +247,34 @@ def config_error_line(ex: BaseException) -> str | None:
 def entry() -> int:
     """Console-script entry: `main`, quiet when the reader of stdout goes away (`| head`)."""
     try:
-        return main()
+        code = main()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    if _fast_exit_ok(sys.argv[1:]):
+        fast_exit(code)
+    return code
+
+
+def _fast_exit_ok(args: list[str]) -> bool:
+    """A single `run` (not a sweep: a parallel launcher's workers are shut down at exit)
+    that imported torch, whose interpreter teardown takes ~1 s."""
+    return bool(args) and args[0] == "run" and "torch" in sys.modules and not (
+        {"-m", "--multirun"} & set(args)
+    )
+
+
+def fast_exit(code: int) -> None:
+    """Flush what the process wrote (stdout, stderr, log handlers), then leave at once with
+    `os._exit(code)`, skipping the interpreter's teardown. Every run file is already written
+    and closed (`psilon_bench.io` writes atomically)."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

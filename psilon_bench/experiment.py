@@ -93,6 +93,7 @@ def run_experiment(
         if first.sizes[p] > 0
     }
     d_out = first.n_classes if first.task == "classification" else 1
+    data_s = time.time() - started
 
     d_in = parts["train"].x.shape[-1]
     plan = plan_steps(
@@ -111,6 +112,7 @@ def run_experiment(
     torch.set_num_threads(n_threads)
     fits: list[FitResult] = []
     evaluation: list[dict[str, Any]] = []
+    eval_s = 0.0
     for chunk in chunks:  # all members at once unless they outgrow the cache (member_chunks)
         model = models.build(cfg.model, d_in=d_in, d_out=d_out, seeds=members.seeds[chunk])
         model = model.to(device=device, dtype=dtype)
@@ -130,7 +132,9 @@ def run_experiment(
                 lrs=members.lrs[chunk],
             )
         )
+        t_eval = time.perf_counter()
         evaluation += evaluate_members(model, {k: v.members(chunk) for k, v in parts.items()}, cfg)
+        eval_s += time.perf_counter() - t_eval
     fitted = FitResult.combine(fits)
 
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
@@ -168,6 +172,9 @@ def run_experiment(
                 "time.members": len(members),
                 "time.member_chunk": chunks[0].stop - chunks[0].start,
                 "time.run_s": time.time() - started,
+                "time.started": started,  # unix time run_experiment began (after start-up)
+                "time.data_s": data_s,  # loading, splitting and preprocessing the data
+                "time.eval_s": eval_s,  # evaluate_members: metrics of every member
                 "env.device": str(device),
                 "env.threads": torch.get_num_threads(),
                 "env.torch": torch.__version__,

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from psilon_bench.allocator import keep_freed_memory
-from psilon_bench.config import choice
 from psilon_bench.models.members import MemberModel, member_generators
+from psilon_bench.optim import MemberOptimizer, make_optimizer
 from psilon_bench.plan import MemberData, StepPlan
 from psilon_bench.schedules import lr_at
 
@@ -106,70 +106,36 @@ def task_loss(out: Tensor, y: Tensor, task: str) -> Tensor:
     return (out.squeeze(-1) - y).pow(2).mean(dim=1)
 
 
-def make_optimizer(
-    params: list[torch.nn.Parameter], cfg: Any, lr: float | None = None
-) -> torch.optim.Optimizer:
-    """The base optimizer with weight_decay = 0 (decay is a regularizer's job); `lr` (default
-    `cfg.lr`) is only the initial value: `fit` sets the scheduled rate every step."""
-    name = choice(cfg.name)
-    lr = cfg.lr if lr is None else lr
-    fused = all(p.device.type in ("cpu", "cuda") for p in params)
-    if name == "adam":
-        return torch.optim.Adam(
-            params,
-            lr=lr,
-            betas=(cfg.beta1, cfg.beta2),
-            eps=cfg.eps,
-            weight_decay=0.0,
-            fused=fused,
-        )
-    if name == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=lr,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov,
-            weight_decay=0.0,
-            fused=fused,
-        )
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
 class MemberLR:
-    """Each member's own peak learning rate on one optimizer over the stacked parameters.
+    """Each member's own peak learning rate (`optimizer.lr` a list) under the shared schedule.
 
-    The base step is elementwise, so member e's update at rate `lr_e` is `lr_e / lr_max`
-    times its update at the shared rate `lr_max`: the optimizer steps at the scheduled
-    `lr_max`, then `w <- w_prev + s_e (w_hat - w_prev)` (`torch.lerp`, weight
-    `s_e = lr_e / lr_max` per member) rescales each member's update. This works with any
-    elementwise optimizer (fused Adam/SGD or another); a member at `lr_max` (s = 1) gets
-    `w_hat` exactly, and with one shared rate nothing extra runs. The schedule multiplies
-    each member's own peak (`scheduled(t)` gives the per-member rates for the regularizer's
-    decoupled decay, which runs outside the rescaled update).
+    `at(t)` gives the step's rate: a float when every member has the same peak, else one
+    float per member, each `lr_at(t, peak_e)` as a one-member run with that peak computes
+    it; the optimizer steps each member at its own rate (`psilon_bench.optim`), and the
+    regularizer's decoupled decay gets them as a tensor.
     """
 
-    def __init__(self, lrs: Sequence[float], like: Tensor):
-        self.peak = max(lrs)
-        self.shared = all(lr == lrs[0] for lr in lrs)
-        ratio = torch.tensor([lr / self.peak for lr in lrs], dtype=torch.float64)
-        self.scale = ratio.to(like.device, like.dtype)  # (E,) s_e
+    def __init__(self, peaks: Sequence[float], schedule_cfg: Any, plan: StepPlan):
+        self.peaks = [float(p) for p in peaks]
+        self.shared = len(set(self.peaks)) == 1
+        self.schedule_cfg, self.plan = schedule_cfg, plan
 
-    def scheduled(self, lr: float) -> float | Tensor:
-        """The per-member scheduled rates for a shared scheduled rate `lr` of the peak."""
-        return lr if self.shared else lr * self.scale
+    def at(self, t: int) -> float | list[float]:
+        def rate(peak: float) -> float:
+            return lr_at(
+                t, peak, self.schedule_cfg, self.plan.total_steps, self.plan.steps_per_epoch
+            )
 
-    def before_step(self, params: Sequence[Tensor]) -> list[Tensor] | None:
         if self.shared:
-            return None
-        return [p.detach().clone() for p in params]
+            return rate(self.peaks[0])
+        by_peak = {p: rate(p) for p in set(self.peaks)}
+        return [by_peak[p] for p in self.peaks]
 
-    @torch.no_grad()
-    def after_step(self, params: Sequence[Tensor], saved: list[Tensor] | None) -> None:
-        if saved is None:
-            return
-        for p, prev in zip(params, saved):
-            weight = self.scale.view(-1, *([1] * (p.dim() - 1)))
-            torch.lerp(prev, p, weight.expand_as(p), out=p)
+    @staticmethod
+    def for_regularizer(lr: float | list[float], like: Tensor) -> float | Tensor:
+        return (
+            lr if isinstance(lr, float) else torch.tensor(lr, dtype=like.dtype, device=like.device)
+        )
 
 
 class EpochOrder:
@@ -185,31 +151,68 @@ class EpochOrder:
         return torch.stack(perms).to(self.device)
 
 
+#: On an accelerator the loop reads the divergence flags every this many steps (a read is a
+#: host sync that stalls the queue); on CPU it checks every step, which costs no sync.
+DIVERGENCE_CHECK_EVERY = 25
+
+
 class Divergence:
     """Freezes members whose loss is not finite: their gradients, optimizer state and
-    parameters stay as they were at the step the loss went bad."""
+    parameters stay as they were at the step the loss went bad.
 
-    def __init__(self, n_members: int):
+    `check_every = 1` (CPU): `check` before the backward pass of the step the loss went bad.
+    `check_every > 1` (accelerators): `record` notes the first bad step of each member on the
+    device (no host sync) and `sync`, every `check_every` steps, freezes the members found at
+    the parameters they had at the previous sync (`diverged_step` is the same).
+    """
+
+    def __init__(self, n_members: int, device: torch.device, check_every: int = 1):
         self.step: list[int | None] = [None] * n_members
         self.alive = torch.ones(n_members, dtype=torch.bool)
         self.frozen: dict[int, list[Tensor]] = {}
+        self.check_every = check_every
+        self.first_bad = torch.full((n_members,), -1, dtype=torch.int64, device=device)
+        self.live = torch.ones(n_members, dtype=torch.bool, device=device)
+        self.snapshot: list[Tensor] = []
 
     @property
     def any_dead(self) -> bool:
         return bool(self.frozen)
 
-    def check(
-        self, losses: Tensor, step: int, model: MemberModel, opt: torch.optim.Optimizer
-    ) -> None:
+    def check(self, losses: Tensor, step: int, model: MemberModel, opt: MemberOptimizer) -> None:
         bad = (~torch.isfinite(losses.detach())).cpu()
-        for e in torch.nonzero(bad & self.alive).flatten().tolist():
-            self.step[e] = step
+        newly = torch.nonzero(bad & self.alive).flatten().tolist()
+        self._freeze(newly, step, [p.detach() for p in model.parameters()], opt)
+
+    def _freeze(
+        self, newly: list[int], step: int | list[int], saved: list[Tensor], opt: MemberOptimizer
+    ) -> None:
+        for e in newly:
+            self.step[e] = step if isinstance(step, int) else step[e]
             self.alive[e] = False
-            self.frozen[e] = [p.detach()[e].clone() for p in model.parameters()]
+            self.frozen[e] = [p[e].clone() for p in saved]
             for state in opt.state.values():
                 for t in state.values():
                     if torch.is_tensor(t) and t.dim() > 0 and t.shape[0] == len(self.step):
                         t[e] = 0
+
+    def record(self, losses: Tensor, step: int) -> Tensor:
+        """Note non-finite losses on the device; the loss sum over the live members."""
+        bad = ~torch.isfinite(losses.detach())
+        self.first_bad = torch.where(bad & self.live, step, self.first_bad)
+        self.live = self.live & ~bad
+        return torch.where(self.live, losses, torch.zeros_like(losses)).sum()
+
+    def sync(self, model: MemberModel, opt: MemberOptimizer) -> None:
+        """Freeze the members `record` found bad since the last sync (one host read)."""
+        params = [p.detach() for p in model.parameters()]
+        if self.snapshot:
+            first = self.first_bad.cpu().tolist()
+            newly = [e for e, s in enumerate(first) if s >= 0 and self.step[e] is None]
+            self._freeze(newly, first, self.snapshot, opt)
+            if newly:
+                self.restore(model)
+        self.snapshot = [p.clone() for p in params]
 
     def masked_sum(self, losses: Tensor) -> Tensor:
         if not self.any_dead:
@@ -240,11 +243,14 @@ def fit(
     pruner: Pruner | None = None,
     progress: bool = False,
     lrs: Sequence[float] | None = None,
+    check_every: int | None = None,
 ) -> FitResult:
     """Train all members of `model` on `data` for `plan.total_steps` optimizer steps.
 
     `seeds[e]` fixes member e's data order; the regularizer holds each member's strength;
     `lrs[e]` is member e's peak learning rate (default: `optimizer_cfg.lr` for every member).
+    `check_every`: divergence checks (see `Divergence`); None: 1 on CPU, else
+    `DIVERGENCE_CHECK_EVERY`.
     """
     keep_freed_memory()
     E = model.n_members
@@ -254,11 +260,15 @@ def fit(
         x, y = data.x.contiguous(), data.y.contiguous()  # bmm is faster on a real copy
         data = MemberData(x, y, data.task, data.n_classes)
     params = list(model.parameters())
-    member_lr = MemberLR([float(optimizer_cfg.lr)] * E if lrs is None else list(lrs), params[0])
-    opt = make_optimizer(params, optimizer_cfg, lr=member_lr.peak)
+    member_lr = MemberLR([optimizer_cfg.lr] * E if lrs is None else list(lrs), schedule_cfg, plan)
+    opt = make_optimizer(params, optimizer_cfg)
     order = EpochOrder(seeds, data.n_rows, device)
     members = torch.arange(E, device=device).unsqueeze(1)  # (E, 1)
-    divergence = Divergence(E)
+    if check_every is None:
+        check_every = 1 if device.type == "cpu" else DIVERGENCE_CHECK_EVERY
+    divergence = Divergence(E, device, check_every)
+    if check_every > 1:
+        divergence.sync(model, opt)  # the first snapshot
     losses = torch.full((E,), float("nan"))
     n_steps = plan.total_steps + (pruner.extra_steps if pruner is not None else 0)
     bar = _ProgressBar(n_steps, E, enabled=progress)
@@ -274,32 +284,33 @@ def fit(
             idx = perm[:, pos : pos + plan.batch]  # (E, b)
             xb, yb = data.x[members, idx], data.y[members, idx]  # (E, b, d_in), (E, b)
         t = min(step, plan.total_steps - 1)  # fine-tune steps (pruner.extra_steps): final lr
-        lr = lr_at(t, member_lr.peak, schedule_cfg, plan.total_steps, plan.steps_per_epoch)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        lr = member_lr.at(t)
 
         losses = task_loss(model(xb), yb, data.task)  # (E,)
         penalty = regularizer.penalty(model)  # (E,) lambda_e * R_e, or None
         if penalty is not None:
             losses = losses + penalty
-        total = divergence.masked_sum(losses)
-        if not torch.isfinite(total):
-            divergence.check(losses, step, model, opt)
+        if check_every > 1:
+            total = divergence.record(losses, step)  # no host sync
+        else:
             total = divergence.masked_sum(losses)
-        opt.zero_grad(set_to_none=True)
+            if not torch.isfinite(total):  # on CPU a plain read, not a device sync
+                divergence.check(losses, step, model, opt)
+                total = divergence.masked_sum(losses)
+        opt.zero_grad()
         total.backward()
         if divergence.any_dead:
             divergence.zero_dead_grads(model)
         with torch.no_grad():
-            decay_state = regularizer.before_step(model, member_lr.scheduled(lr))
-            saved = member_lr.before_step(params)
-            opt.step()
-            member_lr.after_step(params, saved)
+            decay_state = regularizer.before_step(model, member_lr.for_regularizer(lr, params[0]))
+            opt.step(lr)
             regularizer.after_step(model, decay_state)
         if pruner is not None:
             pruner.on_step_end(model, step, plan)
         if divergence.any_dead:
             divergence.restore(model)
+        if check_every > 1 and ((step + 1) % check_every == 0 or step + 1 == n_steps):
+            divergence.sync(model, opt)
         bar.update(step, losses, divergence.alive)
     if pruner is not None:
         pruner.on_train_end(model, plan)

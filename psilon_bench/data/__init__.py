@@ -6,10 +6,22 @@ The data path of ARCHITECTURE.md, numpy and pandas only (no torch):
     split = make_split(table, cfg.split, cfg.preprocess, seed)      # float32 arrays
 """
 
-from .loaders import load_table
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .registry import dataset_config, list_datasets, registry_names, resolve_data_dir
-from .split import Split, make_split
-from .table import Table
+
+# the pandas-based parts load on first use (`psilon-bench datasets` needs none of them)
+_LAZY = {"load_table": "loaders", "Split": "split", "make_split": "split", "Table": "table"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Split",

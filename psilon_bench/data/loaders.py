@@ -16,7 +16,9 @@ import pandas as pd
 from psilon_bench.config import Source
 from psilon_bench.errors import DataError
 
+from .bundled import read_bundled
 from .openml import fetch_openml_frame
+from .registry import dataset_file
 from .synthetic import load_synthetic
 from .table import Table, one_line, shorten_list, table_from_frame
 
@@ -47,21 +49,27 @@ def _categorical(dataset_cfg: Any) -> list[str]:
 
 
 def _load_sklearn(dataset_cfg: Any) -> Table:
-    """scikit-learn's bundled datasets (no network)."""
-    import sklearn.datasets
-
+    """scikit-learn's bundled datasets (no network); read from its files when possible
+    (`bundled.read_bundled`, no `sklearn.datasets` import)."""
     if dataset_cfg.loader not in SKLEARN_LOADERS:
         raise DataError(
             f"dataset.loader={dataset_cfg.loader} is not a bundled scikit-learn dataset; "
             f"allowed: {', '.join(SKLEARN_LOADERS)}"
         )
-    bunch = getattr(sklearn.datasets, f"load_{dataset_cfg.loader}")(as_frame=True)
-    names = getattr(bunch, "target_names", None)
-    class_names = [str(n) for n in names] if names is not None and len(names) else None
+    direct = read_bundled(dataset_cfg.loader)
+    if direct is not None:
+        X, y, class_names = direct
+    else:
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, f"load_{dataset_cfg.loader}")(as_frame=True)
+        names = getattr(bunch, "target_names", None)
+        class_names = [str(n) for n in names] if names is not None and len(names) else None
+        X, y = bunch.data, bunch.target
     return table_from_frame(
         dataset_cfg.name,
-        bunch.data,
-        bunch.target,
+        X,
+        y,
         dataset_cfg.task,
         _categorical(dataset_cfg),
         class_names,
@@ -70,12 +78,6 @@ def _load_sklearn(dataset_cfg: Any) -> Table:
 
 # --------------------------------------------------------------------------------------
 # csv
-
-
-def dataset_file(dataset_cfg: Any, data_dir: Path) -> Path:
-    """Where `dataset.path` points: absolute as given, else inside `data_dir`."""
-    path = Path(dataset_cfg.path).expanduser()
-    return path if path.is_absolute() else Path(data_dir) / path
 
 
 def read_csv_file(path: Path) -> pd.DataFrame:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import socket
 import threading
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from psilon_bench.errors import DataError
 
-from .table import one_line
+if TYPE_CHECKING:  # pandas loads on first use: `psilon-bench datasets` needs none of it
+    import pandas as pd
 
 OPENML_HOST = "www.openml.org"
 PROBE_SECONDS = 5.0  # DNS + TCP connect to OpenML
@@ -66,7 +66,10 @@ def fetch_openml_frame(
                 f"OpenML dataset {openml_id} is not cached in {openml_cache(data_dir)} and "
                 f"OpenML cannot be reached ({reason})"
             )
+    import pandas as pd
     from sklearn.datasets import fetch_openml
+
+    from .table import one_line
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(SOCKET_SECONDS)

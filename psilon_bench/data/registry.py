@@ -13,7 +13,6 @@ from omegaconf import DictConfig, OmegaConf
 from psilon_bench.config import DatasetConfig, Source, TaskKind
 from psilon_bench.errors import DataError
 
-from .loaders import dataset_file
 from .openml import openml_cached
 
 DATA_ENV = "PSILON_BENCH_DATA"
@@ -24,6 +23,12 @@ def resolve_data_dir(paths_cfg: Any = None) -> Path:
     configured = getattr(paths_cfg, "data_dir", None) if paths_cfg is not None else None
     chosen = configured or os.environ.get(DATA_ENV) or "data"
     return Path(chosen).expanduser().resolve()
+
+
+def dataset_file(dataset_cfg: Any, data_dir: Path) -> Path:
+    """Where `dataset.path` points: absolute as given, else inside `data_dir`."""
+    path = Path(dataset_cfg.path).expanduser()
+    return path if path.is_absolute() else Path(data_dir) / path
 
 
 def _registry_files() -> dict[str, Any]:

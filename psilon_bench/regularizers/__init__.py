@@ -12,7 +12,12 @@ from psilon_bench.regularizers.base import Regularizer
 
 def build(cfg: Any, strength: Tensor, model: Any = None) -> Regularizer:
     """Regularizer `cfg.name` with per-member strengths `strength` (E,)."""
-    from psilon_bench.regularizers import lp_bridge, path_norm, penalties, soft_diamond
+    from psilon_bench.regularizers import lp_bridge, path_norm, penalties
+
+    def soft_diamond_cls() -> Any:  # imported on demand: the SaS table module loads scipy
+        from psilon_bench.regularizers.soft_diamond import SoftDiamond
+
+        return SoftDiamond
 
     registry = {
         "none": Regularizer,
@@ -23,7 +28,7 @@ def build(cfg: Any, strength: Tensor, model: Any = None) -> Regularizer:
         "length_l2": path_norm.LengthL2Penalty,  # METHODS.md §1.5
         # regularizers with options of their own: the rest of cfg is bound here
         "lp_bridge": lambda s: lp_bridge.LpBridgeDecay(s, p=cfg.p),  # METHODS.md §4
-        "soft_diamond": lambda s: soft_diamond.SoftDiamond(  # METHODS.md §5
+        "soft_diamond": lambda s: soft_diamond_cls()(  # METHODS.md §5
             s, alpha=cfg.alpha, scale=cfg.scale, dispersion=cfg.dispersion
         ),
     }
