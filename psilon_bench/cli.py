@@ -259,8 +259,11 @@ def entry() -> int:
 def _fast_exit_ok(args: list[str]) -> bool:
     """A single `run` (not a sweep: a parallel launcher's workers are shut down at exit)
     that imported torch, whose interpreter teardown takes ~1 s."""
-    return bool(args) and args[0] == "run" and "torch" in sys.modules and not (
-        {"-m", "--multirun"} & set(args)
+    return (
+        bool(args)
+        and args[0] == "run"
+        and "torch" in sys.modules
+        and not ({"-m", "--multirun"} & set(args))
     )
 
 
