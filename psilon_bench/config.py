@@ -319,6 +319,7 @@ class DatasetConfig:
     target: str | None = None  # csv/openml: target column (default: the last column)
     openml_id: int | None = None  # openml, or the csv's fallback when the file is missing
     categorical: list[str] = field(default_factory=list)  # extra columns to encode
+    drop: list[str] = field(default_factory=list)  # columns left out (IDs), before anything else
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     description: str = ""
     n_rows: int | None = None  # registry facts shown by `psilon-bench datasets`
@@ -454,6 +455,22 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("schedule", "base_schedule"): ScheduleConfig,
     ("trainer", "base_trainer"): TrainerConfig,
 }
+
+
+def file_stem(path: Any) -> str:
+    """The `psilon_file_stem` resolver: a file's name without extensions, the dataset name
+    of `dataset=csv` (`houses.csv.gz` -> `houses`); "csv" while there is no path."""
+    from pathlib import Path
+
+    return Path(str(path)).name.split(".")[0] if path else "csv"
+
+
+def register_resolvers() -> None:
+    """OmegaConf resolvers the registry's YAMLs use (idempotent)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("psilon_file_stem"):
+        OmegaConf.register_new_resolver("psilon_file_stem", file_stem)
 
 
 def register_configs() -> None:

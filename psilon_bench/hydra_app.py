@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from psilon_bench.config import register_configs
+from psilon_bench.config import register_configs, register_resolvers
 from psilon_bench.errors import ConfigError, UserAbort, UserError
 from psilon_bench.options import check_choices, groups_help
 from psilon_bench.validation import validate
@@ -29,6 +29,7 @@ _RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
 def register() -> None:
     """Schemas in the ConfigStore and the `psilon_uid` resolver (idempotent)."""
     register_configs()
+    register_resolvers()
     if not OmegaConf.has_resolver("psilon_uid"):
         # a per-process token: two runs started in the same second get different folders
         OmegaConf.register_new_resolver("psilon_uid", lambda: _RUN_TOKEN)

@@ -36,7 +36,8 @@ def print_summary(records: Sequence[dict[str, Any]], run_dir: Path | None = None
     if not records:
         return
     first = records[0]
-    title = f"{first['model']} + {first['regularizer']} on {first['dataset']} ({first['task']})"
+    inferred = ", inferred" if first.get("cfg.dataset.task") == "auto" else ""  # task=auto
+    title = f"{first['model']} + {first['regularizer']} on {first['dataset']} ({first['task']}{inferred})"
     table = Table(title=title, title_justify="left")
     axes = [k for k, _ in AXES if k == "strength" or len({r.get(k) for r in records}) > 1]
     for key in axes:

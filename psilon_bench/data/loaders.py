@@ -44,6 +44,10 @@ def _categorical(dataset_cfg: Any) -> list[str]:
     return [str(c) for c in (dataset_cfg.categorical or [])]
 
 
+def _drop(dataset_cfg: Any) -> list[str]:
+    return [str(c) for c in (dataset_cfg.get("drop") or [])]
+
+
 # --------------------------------------------------------------------------------------
 # sklearn
 
@@ -73,6 +77,7 @@ def _load_sklearn(dataset_cfg: Any) -> Table:
         dataset_cfg.task,
         _categorical(dataset_cfg),
         class_names,
+        drop=_drop(dataset_cfg),
     )
 
 
@@ -123,7 +128,10 @@ def split_target(
 
 def _load_csv(dataset_cfg: Any, data_dir: Path) -> Table:
     if not dataset_cfg.path:
-        raise DataError(f"dataset.path is required for dataset.source=csv ({dataset_cfg.name})")
+        raise DataError(
+            f"dataset.path is required for dataset.source=csv ({dataset_cfg.name}): "
+            "dataset=csv dataset.path=FILE [dataset.target=COLUMN] [dataset.task=TASK]"
+        )
     path = dataset_file(dataset_cfg, data_dir)
     if path.is_file():
         X, y = split_target(read_csv_file(path), dataset_cfg.target, str(path))
@@ -140,7 +148,9 @@ def _load_csv(dataset_cfg: Any, data_dir: Path) -> Table:
         raise DataError(
             f"dataset file not found: {path} (dataset.path={dataset_cfg.path}); {DATA_DIR_HINT}"
         )
-    return table_from_frame(dataset_cfg.name, X, y, dataset_cfg.task, _categorical(dataset_cfg))
+    return table_from_frame(
+        dataset_cfg.name, X, y, dataset_cfg.task, _categorical(dataset_cfg), drop=_drop(dataset_cfg)
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -162,4 +172,6 @@ def _load_openml(dataset_cfg: Any, data_dir: Path) -> Table:
             f"dataset.openml_id={dataset_cfg.openml_id}: {err}; save the data (target in the last "
             f"column) as {where} and use dataset.source=csv with dataset.path, or {DATA_DIR_HINT}"
         ) from None
-    return table_from_frame(dataset_cfg.name, X, y, dataset_cfg.task, _categorical(dataset_cfg))
+    return table_from_frame(
+        dataset_cfg.name, X, y, dataset_cfg.task, _categorical(dataset_cfg), drop=_drop(dataset_cfg)
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from psilon_bench.config import DatasetConfig, Source, TaskKind
+from psilon_bench.config import DatasetConfig, Source, TaskKind, register_resolvers
 from psilon_bench.errors import DataError
 
 from .openml import openml_cached
@@ -45,6 +45,7 @@ def registry_names() -> list[str]:
 
 def dataset_config(name: str) -> DictConfig:
     """Registry entry `name` merged over the `DatasetConfig` schema (types checked)."""
+    register_resolvers()
     entries = _registry_files()
     if name not in entries:
         raise DataError(f"dataset={name} is not in the registry; known: {', '.join(entries)}")

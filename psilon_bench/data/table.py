@@ -166,8 +166,8 @@ def type_features(
         if not declared and distinct > MAX_AUTO_CATEGORIES:
             raise DataError(
                 f"column {col!r} of {name} is text with {distinct} distinct values "
-                f"(more than {MAX_AUTO_CATEGORIES}); drop it from the file, or list it in "
-                f"dataset.categorical to one-hot encode it anyway"
+                f"(more than {MAX_AUTO_CATEGORIES}); leave it out with 'dataset.drop=[{col}]', or "
+                f"list it in dataset.categorical to one-hot encode it anyway"
             )
         columns[col] = _as_category_text(values)
         categorical_columns.append(col)
@@ -181,11 +181,20 @@ def table_from_frame(
     task: TaskKind | str = TaskKind.auto,
     categorical: list[str] | None = None,
     class_names: list[str] | None = None,
+    drop: list[str] | None = None,
 ) -> Table:
     """Build a `Table` from features and target; `class_names` renames codes 0..K-1
-    (used by the scikit-learn loaders, whose integer targets come with label names)."""
+    (used by the scikit-learn loaders, whose integer targets come with label names);
+    the columns in `drop` (`dataset.drop`: IDs) are removed first."""
     X = X.reset_index(drop=True)
     X.columns = [str(c) for c in X.columns]
+    unknown = [c for c in drop or [] if c not in X.columns]
+    if unknown:
+        raise DataError(
+            f"dataset.drop names {shorten_list(unknown)}, not feature columns of {name} "
+            f"(columns: {shorten_list(list(X.columns))})"
+        )
+    X = X.drop(columns=list(drop or []))
     if X.shape[1] == 0:
         raise DataError(f"{name} has no feature columns besides the target")
     y = y.reset_index(drop=True) if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
