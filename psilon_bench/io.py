@@ -16,6 +16,8 @@ from typing import Any
 RECORDS = "records.jsonl"
 DONE = "DONE"
 CONFIG = "config.yaml"
+FAILED = "FAILED"  # a job that failed: its one-line error, and no DONE
+CURVES = "curves.jsonl"
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -71,15 +73,22 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
     run_dir = Path(run_dir)
     if not (run_dir / DONE).exists():
         raise FileNotFoundError(f"{run_dir} has no {DONE} marker (run incomplete)")
-    with open(run_dir / RECORDS, encoding="utf-8") as fh:
+    return read_jsonl(run_dir / RECORDS)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line."""
+    with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
 def collect(root: Path) -> Any:
-    """Every complete run below `root` as one pandas DataFrame (one row per member)."""
+    """Every complete run below `root` as one pandas DataFrame (one row per member), with
+    the run folder in a `path` column. `psilon_bench.report.collect` builds on this."""
     import pandas as pd
 
     rows = []
     for done in sorted(Path(root).rglob(DONE)):
-        rows.extend(read_records(done.parent))
+        run_dir = done.parent
+        rows.extend({**r, "path": str(run_dir)} for r in read_records(run_dir))
     return pd.DataFrame(rows)

@@ -1,0 +1,149 @@
+"""Model selection (PROTOCOLS.md, "Selection"): for each (data, method, seed, fold) the
+setting of the member axes (`strength`, `lr`) with the best validation metric, then the
+test metrics of the selected members, mean +- std over seeds (and folds).
+
+Rules:
+- the selection metric is `--select-on`, default `val.log_loss` (classification) and
+  `val.rmse` (regression); accuracy, balanced accuracy and r2 are maximized, the rest
+  minimized;
+- a member with `status != ok` or a missing metric never wins; a group whose members all
+  diverged is kept with `selected = False` and no metrics (counted as `n_failed`);
+- ties are broken towards the larger strength (the simpler, more regularized model), then
+  the smaller learning rate, then the first run folder and member index;
+- selection uses the records of the smallest pruning amount present (the unpruned record,
+  `prune.amount` 0); the selected member's records at every other amount are reported as
+  their own rows (`prune.amount` > 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from psilon_bench.errors import UserError
+from psilon_bench.report.collect import AXES
+
+MAXIMIZE = ("accuracy", "balanced_accuracy", "r2")
+DEFAULT_SELECT = {"classification": "val.log_loss", "regression": "val.rmse"}
+GROUP = ["data", "method", "seed", "fold"]
+
+
+def higher_is_better(metric: str) -> bool:
+    """True for accuracy, balanced_accuracy and r2 (any split), False for losses/errors."""
+    return metric.rpartition(".")[2] in MAXIMIZE
+
+
+def select_metric(task: str, select_on: str | None) -> str:
+    return select_on or DEFAULT_SELECT.get(task, "val.log_loss")
+
+
+def check_metric(df: pd.DataFrame, metric: str, flag: str) -> None:
+    """A UserError naming the allowed metrics when `metric` is not a column."""
+    if metric not in df.columns:
+        allowed = sorted(c for c in df.columns if c.startswith(("val.", "test.", "train.")))
+        raise UserError(
+            f"{flag} {metric!r} is not a metric of these records; allowed: {', '.join(allowed)}"
+        )
+
+
+def select(df: pd.DataFrame, select_on: str | None = None) -> pd.DataFrame:
+    """One row per (data, method, seed, fold, prune.amount): the selected member's record
+    with `selected_on` (the metric), `selected` (False when every member diverged) and the
+    axes' chosen values. `select_on=None` picks the default per task."""
+    if select_on is not None:
+        check_metric(df, select_on, "--select-on")
+    df = df.copy()
+    df["fold"] = df["fold"].astype(object).where(df["fold"].notna(), -1)  # groupby drops NaN
+    axes = [a for a in AXES if a in df.columns and df[a].notna().any()]
+    out = []
+    for _, block in df.groupby(["data", "method"], sort=True):
+        task = str(block["task"].iloc[0])
+        metric = select_metric(task, select_on)
+        if metric not in block.columns:
+            check_metric(block.dropna(axis=1, how="all"), metric, "--select-on")
+        base = block[block["prune.amount"] == block["prune.amount"].min()]
+        for key, group in base.groupby(GROUP[2:], sort=True, dropna=False):
+            out.append(_pick(group, block, axes, metric, key))
+    result = pd.DataFrame([row for rows in out for row in rows]).reset_index(drop=True)
+    result["fold"] = result["fold"].astype(object).where(result["fold"] != -1, None)
+    return result
+
+
+def _pick(group: pd.DataFrame, block: pd.DataFrame, axes: list[str], metric: str, key) -> list:
+    """The best member of one (data, method, seed, fold) group, then that member's records
+    at every pruning amount of the method (matched on seed, fold and the axes)."""
+    seed, fold = key
+    order = _rank_order(group, axes, metric)
+    first = group.iloc[0]
+    if order.empty:  # every member diverged: a row without metrics
+        return [
+            {
+                "data": first["data"],
+                "method": first["method"],
+                "task": first["task"],
+                "dataset": first.get("dataset"),
+                "seed": seed,
+                "fold": fold,
+                "prune.amount": first["prune.amount"],
+                "selected": False,
+                "selected_on": metric,
+                "n_candidates": len(group),
+            }
+        ]
+    best = order.iloc[0]
+    same = (block["seed"] == seed) & (block["fold"] == fold)
+    for a in axes:
+        same &= block[a].astype(str) == str(best[a])
+    rows = []
+    for amount, at in block[same].groupby("prune.amount", sort=True):
+        if amount == best["prune.amount"]:
+            rec = best
+        else:  # the same run and member if it holds this amount, else the first match
+            own = at[(at["path"] == best.get("path")) & (at["member"] == best.get("member"))]
+            rec = (own if len(own) else at).iloc[0]
+        row = rec.drop(labels=[c for c in rec.index if c.startswith("_")]).to_dict()
+        row.update(selected=True, selected_on=metric, n_candidates=len(group))
+        row["selected_value"] = best[metric]
+        rows.append(row)
+    return rows
+
+
+def _rank_order(group: pd.DataFrame, axes: list[str], metric: str) -> pd.DataFrame:
+    """Valid members sorted best first with the documented tie-break."""
+    values = pd.to_numeric(group[metric], errors="coerce")
+    ok = (group["status"].fillna("ok") == "ok") & np.isfinite(values)
+    cand = group[ok].assign(_m=-values[ok] if higher_is_better(metric) else values[ok])
+    sort_cols, ascending = ["_m"], [True]
+    if "strength" in axes:
+        cand = cand.assign(_s=pd.to_numeric(cand["strength"], errors="coerce").fillna(-np.inf))
+        sort_cols.append("_s")
+        ascending.append(False)
+    if "lr" in axes:
+        cand = cand.assign(_lr=pd.to_numeric(cand["lr"], errors="coerce").fillna(np.inf))
+        sort_cols.append("_lr")
+        ascending.append(True)
+    sort_cols += [c for c in ("path", "member") if c in cand.columns]
+    ascending += [True] * (len(sort_cols) - len(ascending))
+    return cand.sort_values(sort_cols, ascending=ascending, kind="mergesort")
+
+
+def summarize(selected: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """One row per (task, data, method, prune.amount): for each metric `<m>.mean` and
+    `<m>.std` (sample std, ddof 1) over the selected seeds and folds; `n` (selected
+    members), `n_failed` (groups whose members all diverged) and the median selected
+    `strength` and `lr`."""
+    keys = ["task", "data", "method", "prune.amount"]
+    rows = []
+    for key, g in selected.groupby(keys, sort=True, dropna=False):
+        ok = g[g["selected"].astype(bool)]
+        row = dict(zip(keys, key))
+        for m in metrics:
+            v = pd.to_numeric(ok[m], errors="coerce") if m in ok.columns else pd.Series(dtype=float)
+            row[f"{m}.mean"] = v.mean()
+            row[f"{m}.std"] = v.std(ddof=1) if v.count() > 1 else np.nan
+        row["n"] = len(ok)
+        row["n_failed"] = int((~g["selected"].astype(bool)).sum())
+        for a in AXES:
+            row[a] = pd.to_numeric(ok[a], errors="coerce").median() if a in ok.columns else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,153 @@
+"""Collect + selection on hand-made records in real run folders (PROTOCOLS.md, Selection)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from psilon_bench.errors import UserError
+from psilon_bench.io import FAILED, write_run
+from psilon_bench.report.collect import collect
+from psilon_bench.report.select import select, summarize
+
+
+def rec(member, seed, strength, val, test, status="ok", reg="l2", p=None, **extra):
+    r = {
+        "member": member,
+        "seed": seed,
+        "strength": strength,
+        "status": status,
+        "dataset": "d",
+        "task": "classification",
+        "val.log_loss": val,
+        "val.accuracy": 1.0 - (val if val is not None else 1.0) / 10,
+        "test.accuracy": test,
+        "cfg.model.name": "mlp",
+        "cfg.regularizer.name": reg,
+        "cfg.pruning.name": "none",
+        "cfg.regularizer.strength": [0.0, 0.1, 1.0],
+    }
+    if p is not None:
+        r["cfg.regularizer.p"] = p
+    r.update(extra)
+    return r
+
+
+def pick(sel, method, seed):
+    row = sel[(sel["method"] == method) & (sel["seed"] == seed)]
+    assert len(row) == 1
+    return row.iloc[0]
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    # seed 0: strength 0.1 is best; seed 1: 0.0 and 1.0 tie -> the larger strength (1.0);
+    # the diverged member with the lowest loss and the member with a null loss never win
+    write_run(
+        tmp_path / "multirun" / "0",
+        "",
+        [
+            rec(0, 0, 0.0, 0.50, 0.70),
+            rec(1, 0, 0.1, 0.30, 0.80),
+            rec(2, 0, 1.0, 0.40, 0.90),
+            rec(3, 1, 0.0, 0.35, 0.60),
+            rec(4, 1, 0.1, 0.01, 0.99, status="diverged"),
+            rec(5, 1, 1.0, 0.35, 0.75),
+            rec(6, 1, 2.0, None, 1.0),
+        ],
+    )
+    write_run(tmp_path / "multirun" / "1", "", [rec(0, 0, 0.0, 0.2, 0.5, reg="lp_bridge", p=0.5)])
+    write_run(
+        tmp_path / "multirun" / "2",
+        "",
+        [
+            rec(0, 0, 0.0, 0.9, 0.1, reg="lp_bridge", p=0.8, status="diverged"),
+            rec(1, 0, 0.1, None, 0.2, reg="lp_bridge", p=0.8),
+        ],
+    )
+    (tmp_path / "multirun" / "3").mkdir()
+    (tmp_path / "multirun" / "3" / "config.yaml").write_text("")
+    (tmp_path / "multirun" / "4").mkdir()
+    (tmp_path / "multirun" / "4" / FAILED).write_text("data error: iris.csv missing\n")
+    return tmp_path
+
+
+def test_collect_names_methods_and_counts_incomplete_and_failed(sweep):
+    c = collect([sweep])
+    assert sorted(c.records["method"].unique()) == [
+        "mlp+l2",
+        "mlp+lp_bridge(p=0.5)",
+        "mlp+lp_bridge(p=0.8)",
+    ]
+    assert [p.name for p in c.runs] == ["0", "1", "2"]
+    assert [p.name for p in c.incomplete] == ["3"]
+    assert {p.name: m for p, m in c.failed.items()} == {"4": "data error: iris.csv missing"}
+    notes = "\n".join(c.notes())
+    assert "3 complete, 1 failed, 1 incomplete" in notes and "iris.csv missing" in notes
+    # older records: no lr / fold / prune.amount columns -> filled
+    assert c.records["fold"].isna().all() and (c.records["prune.amount"] == 0).all()
+
+
+def test_selection_best_validation_ties_and_diverged(sweep):
+    sel = select(collect([sweep]).records)
+    assert pick(sel, "mlp+l2", 0)["strength"] == 0.1
+    assert pick(sel, "mlp+l2", 0)["test.accuracy"] == 0.80
+    one = pick(sel, "mlp+l2", 1)
+    assert one["strength"] == 1.0 and one["test.accuracy"] == 0.75  # tie -> larger strength
+    assert one["selected_on"] == "val.log_loss" and one["selected_value"] == 0.35
+    failed = pick(sel, "mlp+lp_bridge(p=0.8)", 0)  # one diverged, one null metric
+    assert not failed["selected"] and math.isnan(failed.get("test.accuracy", math.nan))
+
+
+def test_selection_on_a_maximized_metric(sweep):
+    sel = select(collect([sweep]).records, select_on="val.accuracy")
+    # val.accuracy = 1 - val.log_loss / 10: same winners, maximized
+    assert pick(sel, "mlp+l2", 0)["strength"] == 0.1
+    assert pick(sel, "mlp+l2", 1)["strength"] == 1.0
+
+
+def test_summary_mean_std_over_seeds(sweep):
+    sel = select(collect([sweep]).records)
+    summ = summarize(sel, ["test.accuracy"]).set_index("method")
+    row = summ.loc["mlp+l2"]
+    assert row["test.accuracy.mean"] == pytest.approx(np.mean([0.80, 0.75]))
+    assert row["test.accuracy.std"] == pytest.approx(np.std([0.80, 0.75], ddof=1))
+    assert row["n"] == 2 and row["n_failed"] == 0 and row["strength"] == pytest.approx(0.55)
+    bad = summ.loc["mlp+lp_bridge(p=0.8)"]
+    assert bad["n"] == 0 and bad["n_failed"] == 1 and math.isnan(bad["test.accuracy.mean"])
+
+
+def test_pruned_records_follow_the_selected_member(tmp_path):
+    amounts = {"cfg.pruning.name": "neuron_norm"}
+    records = []
+    for member, (s, val) in enumerate([(0.0, 0.5), (0.1, 0.2)]):
+        for amount, test in [(0.0, 0.9), (0.5, 0.8 - s)]:
+            records.append(
+                rec(
+                    member,
+                    0,
+                    s,
+                    val if amount == 0 else 0.0,
+                    test,
+                    **amounts,
+                    **{"prune.amount": amount},
+                )
+            )
+    write_run(tmp_path / "r", "", records)
+    sel = select(collect([tmp_path]).records)
+    assert sorted(sel["prune.amount"]) == [0.0, 0.5]
+    assert (sel["strength"] == 0.1).all()  # selected on the unpruned record
+    assert sel.set_index("prune.amount").loc[0.5, "test.accuracy"] == pytest.approx(0.7)
+    assert (sel["method"] == "mlp+l2+neuron_norm").all()
+
+
+def test_user_errors(sweep, tmp_path):
+    with pytest.raises(UserError, match="--select-on 'val.nope' is not a metric.*val.log_loss"):
+        select(collect([sweep]).records, select_on="val.nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no complete run"):
+        collect([tmp_path / "empty"])
+    with pytest.raises(UserError, match="is not a folder"):
+        collect([tmp_path / "missing"])
