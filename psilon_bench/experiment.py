@@ -24,6 +24,7 @@ from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.grid import Members
 from psilon_bench.measure.evaluate import evaluate_members
+from psilon_bench.progress import RunProgress, live_output
 from psilon_bench.threads import available_cores, default_threads, step_flops
 from psilon_bench.train import FitResult, MemberData, fit, member_chunks, plan_steps
 from psilon_bench.validation import validate
@@ -67,24 +68,39 @@ def stack_splits(
 
 
 def run_experiment(
-    cfg: DictConfig, run_dir: Path, threads: int | None = None, cores: int | None = None
+    cfg: DictConfig,
+    run_dir: Path,
+    threads: int | None = None,
+    cores: int | None = None,
+    live: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every member of `cfg`, write the run to `run_dir`, return the records.
 
     Intra-op threads: `threads`, else `trainer.threads`, else `default_threads` from the
-    step's size and the `cores` this job may use (default: its affinity mask).
+    step's size and the `cores` this job may use (default: its affinity mask). `live`:
+    draw progress on the terminal (None: `trainer.progress`, see `progress.live_output`).
     """
     validate(cfg)
+    if live is None:
+        live = live_output(choice(cfg.trainer.progress), parallel=False)
+    with RunProgress(len(Members.from_config(cfg)), enabled=live) as progress:
+        return _run(cfg, run_dir, threads, cores, progress)
+
+
+def _run(
+    cfg: DictConfig, run_dir: Path, threads: int | None, cores: int | None, progress: RunProgress
+) -> list[dict[str, Any]]:
     started = time.time()
     members = Members.from_config(cfg)
     device = resolve_device(choice(cfg.trainer.device))
     dtype = torch.float64 if choice(cfg.trainer.dtype) == "float64" else torch.float32
 
-    table = data_pkg.load_table(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
-    by_seed = {
-        s: data_pkg.make_split(table, cfg.split, cfg.preprocess, seed=s)
-        for s in dict.fromkeys(members.split_seeds)
-    }
+    with progress.status(f"loading {cfg.dataset.name}"):
+        table = data_pkg.load_table(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
+        by_seed = {
+            s: data_pkg.make_split(table, cfg.split, cfg.preprocess, seed=s)
+            for s in dict.fromkeys(members.split_seeds)
+        }
     splits = [by_seed[s] for s in members.split_seeds]
     first = splits[0]
     parts = {
@@ -128,12 +144,15 @@ def run_experiment(
                 cfg.schedule,
                 plan,
                 pruner=_build_pruner(cfg, model),
-                progress=_progress_enabled(cfg.trainer.progress),
+                progress=progress.chunk(chunk),
                 lrs=members.lrs[chunk],
             )
         )
         t_eval = time.perf_counter()
-        evaluation += evaluate_members(model, {k: v.members(chunk) for k, v in parts.items()}, cfg)
+        with progress.status(f"evaluating members {chunk.start + 1}-{chunk.stop}"):
+            evaluation += evaluate_members(
+                model, {k: v.members(chunk) for k, v in parts.items()}, cfg
+            )
         eval_s += time.perf_counter() - t_eval
     fitted = FitResult.combine(fits)
 
@@ -192,12 +211,3 @@ def _build_pruner(cfg: DictConfig, model: Any) -> Any:
     from psilon_bench import pruning
 
     return pruning.build(cfg.pruning, model)
-
-
-def _progress_enabled(setting: Any) -> bool:
-    value = choice(setting)
-    if value == "auto":
-        import sys
-
-        return sys.stdout.isatty()
-    return value == "on"

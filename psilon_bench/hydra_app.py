@@ -140,12 +140,16 @@ def run_app(cfg: DictConfig) -> None:
     run_dir = Path(hc.runtime.output_dir)
     # idle OpenMP threads must not spin on a shared machine; set before torch starts OpenMP
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from psilon_bench.config import choice
     from psilon_bench.experiment import run_experiment
+    from psilon_bench.progress import live_output
     from psilon_bench.summary import print_summary
     from psilon_bench.threads import available_cores
 
+    jobs = _parallel_jobs(hc)
+    live = live_output(choice(cfg.trainer.progress), parallel=jobs > 1)  # workers: no bars
     try:
-        records = run_experiment(cfg, run_dir, cores=available_cores(_parallel_jobs(hc)))
+        records = run_experiment(cfg, run_dir, cores=available_cores(jobs), live=live)
     except UserError as err:
         _remove_empty_dirs(run_dir)
         if hc.mode.name == "MULTIRUN":  # say which job of the sweep

@@ -1,68 +1,216 @@
-"""The rich console summary printed after a run: one row per regularizer strength (and
-learning rate, when members have several), test metrics as mean +- std over the seeds (members that diverged are counted, not averaged)."""
+"""The summary printed after a run: one row per setting of the member axes (strength,
+learning rate, pruning amount), validation beside test as mean ± std over the seeds
+(diverged members are counted, not averaged), and the structure metrics.
+
+Made for terminals of any width and for logs: numbers never wrap (when the table is too
+wide it drops the std, then the least important columns, and says so), the title and the
+records path are printed as plain lines that are never broken, and the whole summary is
+one write (parallel workers do not interleave).
+"""
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+#: member axes shown as the row key when present: (record key, header)
+AXES = [("strength", "strength"), ("lr", "lr"), ("prune.amount", "pruned")]
+#: (record key, header), most important first within each task
 METRICS = {
-    "classification": [("test.accuracy", "test acc"), ("test.log_loss", "test log-loss")],
-    "regression": [("test.rmse", "test RMSE"), ("test.r2", "test R^2")],
+    "classification": [
+        ("val.log_loss", "val loss"),
+        ("val.accuracy", "val acc"),
+        ("test.accuracy", "test acc"),
+        ("test.log_loss", "test loss"),
+    ],
+    "regression": [
+        ("val.rmse", "val RMSE"),
+        ("val.r2", "val R^2"),
+        ("test.rmse", "test RMSE"),
+        ("test.r2", "test R^2"),
+    ],
 }
-#: Member axes shown as row labels when they vary (strength always), and their headers.
-AXES = [("strength", "strength"), ("lr", "lr")]
-STRUCTURE = [("path_norm", "1-path-norm"), ("sparsity.exact", "exact sparsity")]
+#: the path-norm column's header per `path_norm.bound` (METHODS.md §2.1, §2.3)
+BOUND_LABEL = {"chain": "path-norm", "improved": "phi_IB", "original": "phi_OB"}
+BOUND_NOTE = {
+    "improved": "phi_IB: the improved 1-path-norm bound of the residual net (METHODS.md §2.3)",
+    "original": "phi_OB: the original 1-path-norm bound of the residual net (METHODS.md §2.3)",
+}
+#: columns left out, in this order, when the terminal is narrow: the secondary metrics
+#: first (keeping ± std), then, with means only, the structure metrics
+SECONDARY = ["test.log_loss", "test.r2", "val.accuracy", "val.r2"]
+DROP_ORDER = [*SECONDARY, "sparsity.exact", "path_norm.regularized", "path_norm"]
 
 
-def _mean_std(values: Sequence[float]) -> str:
-    values = [v for v in values if v is not None and math.isfinite(v)]
+def _finite(values: Sequence[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+def number(x: float, digits: int) -> str:
+    """`x` to `digits` significant digits, without an exponent between 1e-4 and 1e6."""
+    if x == 0 or not 1e-4 <= abs(x) < 1e6:
+        return f"{x:.{digits}g}"
+    rounded = round(x, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{rounded:.10g}"
+
+
+def mean_std(values: Sequence[Any], style: str = "full") -> str:
+    """`0.9594 ± 0.005` (full), `0.9594±0.005` (compact) or `0.9594` (mean)."""
+    values = _finite(values)
     if not values:
         return "-"
-    if len(values) == 1:
-        return f"{values[0]:.4g}"
-    return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
+    mean = number(statistics.fmean(values), 4)
+    if len(values) == 1 or style == "mean":
+        return mean
+    std = number(statistics.stdev(values), 1)
+    return f"{mean} ± {std}" if style == "full" else f"{mean}±{std}"
+
+
+def _axis_value(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "prune.amount":
+        return f"{value:.0%}"
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _pruning_label(first: dict[str, Any], axes: list[str]) -> str:
+    """` + neuron_norm (80 % of units)`: the pruning of the run, for the title."""
+    name = first.get("pruning") or first.get("cfg.pruning.name") or "none"
+    if name == "none":
+        return ""
+    if "prune.amount" in axes:  # the amounts are the rows
+        return f" + {name}"
+    details = {
+        "cfg.pruning.fraction": "{:.0%} of units",
+        "cfg.pruning.sparsity": "{:.0%} of weights",
+        "cfg.pruning.scale": "s = {:g}",
+    }
+    for key, text in details.items():
+        value = first.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f" + {name} ({text.format(value).replace('%', ' %')})"
+    return f" + {name}"
+
+
+def title(records: Sequence[dict[str, Any]], axes: list[str]) -> str:
+    first = records[0]
+    inferred = ", inferred" if first.get("cfg.dataset.task") == "auto" else ""
+    return (
+        f"{first['model']} + {first['regularizer']}{_pruning_label(first, axes)} "
+        f"on {first['dataset']} ({first['task']}{inferred})"
+    )
+
+
+def _axes(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The member axes that vary in these records (strength always)."""
+    found = []
+    for key, _ in AXES:
+        values = {repr(r.get(key)) for r in records if key in r}
+        if key == "strength" or len(values) > 1:
+            found.append(key)
+    return found
+
+
+def _columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    first = records[0]
+    columns = [(k, label) for k, label in METRICS[first["task"]] if k in first]
+    bound = first.get("path_norm.bound", "chain")
+    key = "path_norm.regularized" if "path_norm.regularized" in first else "path_norm"
+    if key in first:
+        columns.append((key, BOUND_LABEL.get(bound, "path-norm")))
+    if "sparsity.exact" in first:
+        columns.append(("sparsity.exact", "sparsity"))
+    return columns
+
+
+def _table(records, axes, columns, style):  # noqa: ANN001, ANN202
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for key in axes:
+        table.add_column(dict(AXES)[key], justify="right", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
+    for _, label in columns:
+        table.add_column(label, justify="right", no_wrap=True)
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[tuple(r.get(a) for a in axes)].append(r)
+    for key, rows in sorted(groups.items(), key=lambda kv: [(v is None, v) for v in kv[0]]):
+        ok = [r for r in rows if r.get("status", "ok") == "ok"]
+        count = f"{len(ok)}/{len(rows)}"
+        cells = [mean_std([r.get(k) for r in ok], style) for k, _ in columns]
+        table.add_row(*[_axis_value(a, v) for a, v in zip(axes, key)], count, *cells)
+    return table
+
+
+def render(records: Sequence[dict[str, Any]], run_dir: Path | None, width: int | None) -> str:
+    """The summary as text; `width` None: as wide as it needs (a pipe or a log)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    axes = _axes(records)
+    columns = _columns(records)
+    measure = Console(file=io.StringIO(), width=10_000)
+    every = columns
+    secondary = [k for k in SECONDARY if k in dict(every)]
+    tries = [("full", []), ("compact", [])]  # (style, columns left out)
+    tries += [("compact", secondary[: i + 1]) for i in range(len(secondary))]
+    tries.append(("mean", []))
+    rest = [k for k in DROP_ORDER if k in dict(every)]
+    tries += [("mean", rest[: i + 1]) for i in range(len(rest))]
+    for style, left_out in tries:
+        columns = [(k, label) for k, label in every if k not in left_out]
+        table = _table(records, axes, columns, style)
+        need = Measurement.get(measure, measure.options, table).maximum
+        if width is None or need <= width:
+            break
+    notes = [label for k, label in every if k in left_out]
+    out = io.StringIO()
+    console = Console(file=out, width=max(need, 20), force_terminal=False, highlight=False)
+    lines = [title(records, axes)]
+    if width is not None and len(lines[0]) > width:  # a narrow terminal: two lines
+        head, _, tail = lines[0].partition(" on ")
+        lines = [head, f"  on {tail}"]
+    first = records[0]
+    console.print(table)
+    chunk = first.get("time.member_chunk", len(records))
+    members = first.get("time.members", len(records))
+    together = "all at once" if chunk >= members else f"in groups of {chunk}"
+    footer = [
+        f"{members} members ({together}), {first['time.steps']} steps each, "
+        f"{first['time.wall_s']:.2f} s of training",
+        "n: members that trained (of all); mean ± std over them",
+    ]
+    if style == "mean":
+        footer[-1] = "n: members that trained (of all); mean over them (wider: ± std)"
+    if notes:
+        footer.append(f"left out at this width: {', '.join(notes)}")
+    bound = first.get("path_norm.bound")
+    if bound in BOUND_NOTE and any(k.startswith("path_norm") for k, _ in columns):
+        footer.append(BOUND_NOTE[bound])
+    if run_dir is not None:
+        footer += ["records:", str(Path(run_dir) / "records.jsonl")]
+    body = "\n".join(line.rstrip() for line in out.getvalue().splitlines())
+    return "\n".join([*lines, body.strip("\n"), *footer]) + "\n"
 
 
 def print_summary(records: Sequence[dict[str, Any]], run_dir: Path | None = None) -> None:
-    """Print the summary table of one run's records to the terminal."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """Print the summary of one run's records in one write: fitted to the terminal's
+    width on a terminal, at its natural width otherwise."""
     if not records:
         return
-    first = records[0]
-    inferred = ", inferred" if first.get("cfg.dataset.task") == "auto" else ""  # task=auto
-    title = f"{first['model']} + {first['regularizer']} on {first['dataset']} ({first['task']}{inferred})"
-    table = Table(title=title, title_justify="left")
-    axes = [k for k, _ in AXES if k == "strength" or len({r.get(k) for r in records}) > 1]
-    for key in axes:
-        table.add_column(dict(AXES)[key], justify="right")
-    table.add_column("members", justify="right")
-    columns = METRICS[first["task"]] + [(k, label) for k, label in STRUCTURE if k in first]
-    for _, label in columns:
-        table.add_column(label, justify="right")
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        groups[tuple(r.get(k) for k in axes)].append(r)
-    for values, rows in sorted(groups.items()):
-        ok = [r for r in rows if r["status"] == "ok"]
-        count = f"{len(ok)}/{len(rows)}" + ("" if len(ok) == len(rows) else " (diverged)")
-        table.add_row(
-            *[f"{v:g}" for v in values],
-            count,
-            *[_mean_std([r.get(k) for r in ok]) for k, _ in columns],
-        )
-    console = Console()
-    console.print(table)
-    chunk = first.get("time.member_chunk", len(records))
-    groups_note = "all at once" if chunk >= len(records) else f"in groups of {chunk}"
-    console.print(
-        f"{len({r.get('member') for r in records})} members ({groups_note}), {first['time.steps']} steps each, "
-        f"{first['time.wall_s']:.2f} s of training"
-        + (f"\nrecords: {Path(run_dir) / 'records.jsonl'}" if run_dir is not None else "")
-    )
+    width = None
+    if sys.stdout.isatty():
+        import shutil
+
+        width = shutil.get_terminal_size().columns
+    sys.stdout.write(render(records, run_dir, width))
+    sys.stdout.flush()

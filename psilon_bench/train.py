@@ -22,6 +22,7 @@ from psilon_bench.allocator import keep_freed_memory
 from psilon_bench.models.members import MemberModel, member_generators
 from psilon_bench.optim import MemberOptimizer, make_optimizer
 from psilon_bench.plan import MemberData, StepPlan
+from psilon_bench.progress import ChunkProgress, RunProgress
 from psilon_bench.schedules import lr_at
 
 
@@ -241,7 +242,7 @@ def fit(
     schedule_cfg: Any,
     plan: StepPlan,
     pruner: Pruner | None = None,
-    progress: bool = False,
+    progress: ChunkProgress | None = None,
     lrs: Sequence[float] | None = None,
     check_every: int | None = None,
 ) -> FitResult:
@@ -271,7 +272,8 @@ def fit(
         divergence.sync(model, opt)  # the first snapshot
     losses = torch.full((E,), float("nan"))
     n_steps = plan.total_steps + (pruner.extra_steps if pruner is not None else 0)
-    bar = _ProgressBar(n_steps, E, enabled=progress)
+    bar = progress if progress is not None else RunProgress(E, enabled=False).chunk(slice(0, E))
+    bar.begin(n_steps)
     perm: Tensor | None = None
     t0 = time.perf_counter()
     for step in range(n_steps):
@@ -317,51 +319,10 @@ def fit(
         if divergence.any_dead:
             divergence.restore(model)
     wall = time.perf_counter() - t0
-    bar.close()
+    bar.end()
     return FitResult(
         steps=n_steps,
         wall_time_s=wall,
         diverged_step=divergence.step,
         final_loss=losses.detach().cpu().double().tolist(),
     )
-
-
-class _ProgressBar:
-    """A rich progress bar (members, step, mean loss of the live members), updated ~100 times."""
-
-    def __init__(self, total: int, n_members: int, enabled: bool):
-        self.enabled = enabled and total > 0
-        self.every = max(total // 100, 1)
-        if not self.enabled:
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn(f"[bold]{n_members} member{'s' if n_members != 1 else ''}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps  loss {task.fields[loss]}"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.task = self.progress.add_task("train", total=total, loss="-")
-        self.progress.start()
-
-    def update(self, step: int, losses: Tensor, alive: Tensor) -> None:
-        if not self.enabled or (
-            (step + 1) % self.every and step + 1 != self.progress.tasks[0].total
-        ):
-            return
-        live = losses.detach().cpu()[alive]
-        loss = f"{live.mean().item():.4f}" if live.numel() else "diverged"
-        self.progress.update(self.task, completed=step + 1, loss=loss)
-
-    def close(self) -> None:
-        if self.enabled:
-            self.progress.stop()
