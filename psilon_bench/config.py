@@ -408,6 +408,7 @@ class MetricsConfig:
     lipschitz_starts: int = ranged(4, 1)  # random sign starts per point (§2.4)
     thresholds: list[float] = ranged([1e-3, 1e-2], 0, None, "neither", many=True)
     absolute_threshold: float | None = ranged(None, 0, None, "neither", optional=True)
+    spectral: bool = True  # lipschitz.spectral*: one eigensolve per layer (costly at P1 width)
 
 
 @dataclass

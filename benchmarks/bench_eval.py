@@ -1,0 +1,79 @@
+"""Section `eval`: evaluation cost at P1 size against a 25-step run (target: <= 10 %).
+
+One member chunk as `psilon-bench run` trains P1 (3 PSiLON Net members 11-500-500-500-1,
+batch 400, path-norm penalty): 25 training steps (`train.fit`) against `evaluate_members`
+on train/val/test of P1's sizes (2000 / 2248 / 2249 rows), with every metric and with
+`metrics.spectral=false`; the spectral norms alone by the SVD and by the Gram eigensolver
+the product uses. Interleaved rounds, medians, one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+from common import console, interleaved, load_average, median
+from omegaconf import OmegaConf
+from rich.table import Table
+
+from psilon_bench.config import MetricsConfig, OptimizerConfig, ScheduleConfig
+from psilon_bench.measure.evaluate import evaluate_members
+from psilon_bench.measure.lipschitz import _spectral_norm
+from psilon_bench.models.psilon import WeightNormMLP
+from psilon_bench.regularizers.path_norm import PathNormPenalty
+from psilon_bench.train import MemberData, fit, plan_steps
+
+NAME = "eval"
+E, D_IN, WIDTH, DEPTH, BATCH = 3, 11, 500, 3, 400
+ROWS = {"train": 2000, "val": 2248, "test": 2249}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--eval-rounds", type=int, default=3, help="eval: interleaved rounds")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    g = torch.Generator().manual_seed(0)
+    parts = {
+        k: MemberData(
+            torch.randn(E, n, D_IN, generator=g), torch.randn(E, n, generator=g), "regression", 0
+        )
+        for k, n in ROWS.items()
+    }
+    seeds = list(range(E))
+    model = WeightNormMLP(D_IN, 1, seeds, width=WIDTH, depth=DEPTH)
+    plan = plan_steps(ROWS["train"], BATCH, None, 25)
+    reg = PathNormPenalty(torch.full((E,), 1e-3))
+    full = OmegaConf.create({"metrics": OmegaConf.structured(MetricsConfig())})
+    cheap = OmegaConf.create({"metrics": OmegaConf.structured(MetricsConfig(spectral=False))})
+    weights = [w.detach().double() for w in model.weight_matrices()]
+    load = load_average()
+
+    def train() -> None:
+        fit(model, parts["train"], seeds, reg, OptimizerConfig(), ScheduleConfig(), plan)
+
+    times = interleaved(
+        args.eval_rounds,
+        {
+            "25 training steps": train,
+            "evaluation, every metric": lambda: evaluate_members(model, parts, full),
+            "evaluation, metrics.spectral=false": lambda: evaluate_members(model, parts, cheap),
+            "spectral norms by SVD": lambda: [torch.linalg.matrix_norm(w, ord=2) for w in weights],
+            "spectral norms by Gram eigensolver": lambda: [_spectral_norm(w) for w in weights],
+        },
+    )
+    med = {k: median(v) for k, v in times.items()}
+    base = med["25 training steps"]
+    table = Table(
+        title=f"P1 chunk ({E} members, 500x3, batch 400): evaluation vs 25 steps, median of "
+        f"{args.eval_rounds} interleaved rounds (load {load:.1f})",
+        title_justify="left",
+    )
+    for col in ["what", "s", "% of 25 steps", "target"]:
+        table.add_column(col, justify="left" if col in ("what", "target") else "right")
+    for k, v in med.items():
+        target = "<= 10 %" if k.startswith("evaluation") else ""
+        table.add_row(k, f"{v:.3f}", f"{100 * v / base:.1f} %", target)
+    console.print(table)
+    return {"median_s": med, "load": load, "rounds": args.eval_rounds}
