@@ -65,6 +65,15 @@ def member_chunks(n_members: int, params_per_member: int, chunk: int | None) -> 
     return [slice(i, min(i + size, n_members)) for i in range(0, n_members, size)]
 
 
+def largest_step_tensor(model: MemberModel, batch: int) -> int:
+    """Bytes of the largest tensor a step allocates, about: a stacked parameter (its
+    gradient, Adam's moments) or a layer's activations `(E, batch, width)`."""
+    params = list(model.parameters())
+    widest = max((p.shape[1] for p in params if p.dim() == 3), default=1)
+    size = params[0].element_size() if params else 4
+    return max([p.numel() * size for p in params] + [model.n_members * batch * widest * size])
+
+
 class StepHook(Protocol):
     """What the loop calls around the optimizer step (regularizers, pruners)."""
 
@@ -253,8 +262,8 @@ def fit(
     `check_every`: divergence checks (see `Divergence`); None: 1 on CPU, else
     `DIVERGENCE_CHECK_EVERY`.
     """
-    keep_freed_memory()
     E = model.n_members
+    keep_freed_memory(largest_step_tensor(model, plan.batch))
     device = data.x.device
     full_batch = plan.batch == data.n_rows  # every member sees every row: no gather needed
     if full_batch and not data.x.is_contiguous():  # a shared split's expanded view:
