@@ -118,6 +118,14 @@ class OutputLayer(str, Enum):
 class DirectionInit(str, Enum):
     orthogonal = "orthogonal"  # [PSiLON]
     kaiming_uniform = "kaiming_uniform"  # PyTorch's nn.Linear default
+    kaiming_normal = "kaiming_normal"  # N(0, 2/fan_in), [EWN]'s reference code
+
+
+class WeightInit(str, Enum):
+    default = (
+        "default"  # the model's own init (MLP: nn.Linear's; weight norm: direction/length_init)
+    )
+    kaiming_normal = "kaiming_normal"  # [EWN]'s reference: Kaiming-normal weights, zero biases
 
 
 class LengthInit(str, Enum):
@@ -194,6 +202,8 @@ class MLPConfig:
     name: str = "mlp"
     width: int = ranged(64, 1)
     depth: int = ranged(2, 0)  # hidden layers (K - 1)
+    init: WeightInit = WeightInit.default  # kaiming_normal: [EWN]'s reference init
+    output_bias: bool = True  # false: a bias-free output layer ([EWN]'s reference)
 
 
 @dataclass
@@ -211,6 +221,11 @@ class WeightNormConfig:
     output_layer: OutputLayer = OutputLayer.normalized
     direction_init: DirectionInit = DirectionInit.orthogonal
     length_init: LengthInit = LengthInit.one
+    # kaiming_normal: every layer starts as the Kaiming-normal draw an `mlp` with
+    # init=kaiming_normal and the same seed gets (direction = its rows, length = their
+    # norms), zero biases: [EWN]'s reference; overrides direction_init/length_init
+    init: WeightInit = WeightInit.default
+    output_bias: bool = True  # false: a bias-free output layer (output_layer=plain only)
 
 
 # --------------------------------------------------------------------------------------
@@ -266,7 +281,10 @@ class PsilonProjectionConfig:
     name: str = "psilon_projection"
     start: float = ranged(0.8, 0, 1)  # a_t starts to rise at this fraction of training
     ramp: float = ranged(0.1, 0, 1)  # ... and reaches 1 this fraction later (T)
-    scale: float = ranged(2.0, 1, None)  # s: project s * v / ||v||_1
+    # s: project s * v / ||v||_1; null: s per unit, cutting entries below `threshold` times
+    # the unit's mean magnitude (scale-aware; 2.0 is the paper's fixed rule)
+    scale: float | None = ranged(None, 1, None, optional=True)
+    threshold: float = ranged(0.1, 0, 1, "neither")  # scale null: the relative cut
 
 
 @dataclass
@@ -394,6 +412,9 @@ class TrainerConfig:
     member_chunk: int | None = ranged(None, 1, optional=True)  # null: auto (train.member_chunks)
     dtype: DType = DType.float32
     progress: Progress = Progress.auto
+    # [EWN]'s loss-adaptive learning rate (psilon_bench/adaptive.py): per member lr * m / L_prev,
+    # m x1.1 per epoch whose training loss fell, else the epoch undone and m / 1.1
+    loss_adaptive: bool = False
 
 
 # --------------------------------------------------------------------------------------

@@ -146,6 +146,7 @@ def _run(
                 pruner=_build_pruner(cfg, model),
                 progress=progress.chunk(chunk),
                 lrs=members.lrs[chunk],
+                loss_adaptive=bool(cfg.trainer.loss_adaptive),
             )
         )
         t_eval = time.perf_counter()

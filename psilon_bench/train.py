@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from psilon_bench.adaptive import LossAdaptive, log_cross_entropy
 from psilon_bench.allocator import keep_freed_memory
 from psilon_bench.models.members import MemberModel, member_generators
 from psilon_bench.optim import MemberOptimizer, make_optimizer
@@ -254,13 +255,15 @@ def fit(
     progress: ChunkProgress | None = None,
     lrs: Sequence[float] | None = None,
     check_every: int | None = None,
+    loss_adaptive: bool = False,
 ) -> FitResult:
     """Train all members of `model` on `data` for `plan.total_steps` optimizer steps.
 
     `seeds[e]` fixes member e's data order; the regularizer holds each member's strength;
     `lrs[e]` is member e's peak learning rate (default: `optimizer_cfg.lr` for every member).
     `check_every`: divergence checks (see `Divergence`); None: 1 on CPU, else
-    `DIVERGENCE_CHECK_EVERY`.
+    `DIVERGENCE_CHECK_EVERY`. `loss_adaptive`: [EWN]'s loss-adaptive learning rate
+    (`psilon_bench.adaptive`; divergence is then checked every step).
     """
     E = model.n_members
     keep_freed_memory(largest_step_tensor(model, plan.batch))
@@ -276,6 +279,8 @@ def fit(
     members = torch.arange(E, device=device).unsqueeze(1)  # (E, 1)
     if check_every is None:
         check_every = 1 if device.type == "cpu" else DIVERGENCE_CHECK_EVERY
+    if loss_adaptive:
+        check_every = 1  # a non-finite member waits for its epoch to be undone, not frozen
     divergence = Divergence(E, device, check_every)
     if check_every > 1:
         divergence.sync(model, opt)  # the first snapshot
@@ -283,6 +288,7 @@ def fit(
     n_steps = plan.total_steps + (pruner.extra_steps if pruner is not None else 0)
     bar = progress if progress is not None else RunProgress(E, enabled=False).chunk(slice(0, E))
     bar.begin(n_steps)
+    adaptive = LossAdaptive(model, data) if loss_adaptive else None
     perm: Tensor | None = None
     t0 = time.perf_counter()
     for step in range(n_steps):
@@ -297,13 +303,21 @@ def fit(
         t = min(step, plan.total_steps - 1)  # fine-tune steps (pruner.extra_steps): final lr
         lr = member_lr.at(t)
 
-        losses = task_loss(model(xb), yb, data.task)  # (E,)
+        out = model(xb)
         penalty = regularizer.penalty(model)  # (E,) lambda_e * R_e, or None
-        if penalty is not None:
-            losses = losses + penalty
+        if adaptive is None:
+            losses = task_loss(out, yb, data.task)  # (E,)
+            if penalty is not None:
+                losses = losses + penalty
+        else:  # the gradient of m_e (L + penalty) / L_e: a per-member learning rate
+            losses = adaptive.objective(log_cross_entropy(out, yb), penalty)
         if check_every > 1:
             total = divergence.record(losses, step)  # no host sync
         else:
+            total = divergence.masked_sum(losses)
+            if not torch.isfinite(total) and adaptive is not None:
+                adaptive.skip(losses)  # these members wait for the epoch's end, which undoes it
+                losses = torch.where(adaptive.skipped, torch.zeros_like(losses), losses)
             total = divergence.masked_sum(losses)
             if not torch.isfinite(total):  # on CPU a plain read, not a device sync
                 divergence.check(losses, step, model, opt)
@@ -312,10 +326,14 @@ def fit(
         total.backward()
         if divergence.any_dead:
             divergence.zero_dead_grads(model)
+        if adaptive is not None and adaptive.any_skipped:
+            adaptive.zero_skipped_grads(model)
         with torch.no_grad():
             decay_state = regularizer.before_step(model, member_lr.for_regularizer(lr, params[0]))
             opt.step(lr)
             regularizer.after_step(model, decay_state)
+        if adaptive is not None and (step + 1) % plan.steps_per_epoch == 0:
+            adaptive.end_epoch(model)
         if pruner is not None:
             pruner.on_step_end(model, step, plan)
         if divergence.any_dead:
@@ -323,6 +341,8 @@ def fit(
         if check_every > 1 and ((step + 1) % check_every == 0 or step + 1 == n_steps):
             divergence.sync(model, opt)
         bar.update(step, losses, divergence.alive)
+    if adaptive is not None:  # report the training loss itself (it may be far below 1e-38)
+        losses = adaptive.full_log_loss(model).double().exp()
     if pruner is not None:
         pruner.on_train_end(model, plan)
         if divergence.any_dead:

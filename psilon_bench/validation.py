@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from psilon_bench.config import Interval
+from psilon_bench.config import Interval, choice
 from psilon_bench.errors import ConfigError
 
 
@@ -102,6 +102,11 @@ def _check_rules(cfg: DictConfig) -> None:
                 "regularizer.scale and regularizer.dispersion: set exactly one "
                 f"(scale = dispersion^(1/alpha)); got scale={reg.scale}, dispersion={reg.dispersion}"
             )
+    if trainer.get("loss_adaptive") and choice(cfg.optimizer.name) != "sgd":
+        raise ConfigError(
+            "trainer.loss_adaptive=true needs optimizer=sgd (Adam's step ignores the loss "
+            f"scale); got optimizer={choice(cfg.optimizer.name)}"
+        )
     pruning = cfg.pruning
     if "start" in pruning and "ramp" in pruning and pruning.start + pruning.ramp > 1.0 + 1e-12:
         raise ConfigError(

@@ -19,7 +19,10 @@ F64 = torch.float64
 
 
 def _build(name: str, overrides: list[str] | None = None, d_in=5, d_out=3, seeds=(0, 1)):
-    cfg = compose_config([f"model={name}", "model.width=6", *(overrides or [])])
+    """The model with a normalized output layer (the family's general case) unless overridden;
+    swn_mlp and ewn_mlp default to [EWN]'s plain output layer."""
+    normalized = [] if name == "mlp" else ["model.output_layer=normalized"]
+    cfg = compose_config([f"model={name}", "model.width=6", *normalized, *(overrides or [])])
     validate(cfg)
     return models.build(cfg.model, d_in=d_in, d_out=d_out, seeds=list(seeds)).to(F64)
 
@@ -162,7 +165,7 @@ def test_ewn_radial_factor_differs_from_swn():
 @pytest.mark.parametrize("name", ["ewn_mlp", "swn_mlp", "mlp"])
 def test_neuron_norm_pruning_removes_the_smallest_norm_units(name):
     """pruning=neuron_norm (the one implementation, psilon_bench.pruning, [EWN]): the
-    round(q * width) hidden units with the smallest incoming L2 norm output 0 afterwards, the
+    int(q * width) hidden units with the smallest incoming L2 norm output 0 afterwards, the
     others are untouched, and the net equals the plain net without those units."""
     cfg = compose_config([f"model={name}", "model.width=8", "model.depth=1",
                           "pruning=neuron_norm", "pruning.fraction=0.5"])  # fmt: skip

@@ -322,7 +322,10 @@ def test_model_registry_and_config_errors():
         models.MODEL_NAMES
     )
     with pytest.raises(ConfigError, match="model.length=exp_per_unit"):
-        models.build(compose_config(["model=ewn_mlp", "model.layout=residual"]).model, 4, 3, [0])
+        cfg = compose_config(
+            ["model=ewn_mlp", "model.layout=residual", "model.output_layer=normalized"]
+        )
+        models.build(cfg.model, 4, 3, [0])
     with pytest.raises(ConfigError, match="model.output_layer=plain"):
         cfg = compose_config(["model=psilon_resnet", "model.output_layer=plain"])
         models.build(cfg.model, 4, 3, [0])

@@ -91,7 +91,8 @@ def test_schedule_counts_optimizer_steps():
         blends.append(0.0 if proj is None else proj.blend)
     # a_{t+1} after step t: start 4, T = 2 -> a_5 = 0.5, a_6 = 1
     assert blends == [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0]
-    assert all(layer.projection.scale == 2.0 for layer in net.layers)
+    assert all(layer.projection.scale is None for layer in net.layers)  # default: scale-aware
+    assert all(layer.projection.threshold == 0.1 for layer in net.layers)
 
 
 def test_projected_layer_matches_a_bisection_projection():

@@ -1,5 +1,7 @@
 """Pruning math of METHODS.md §3 against sort-free references written here."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from psilon_bench.pruning.ops import (
     neuron_norm_mask,
     prune_blend,
     psilon_projection_target,
+    relative_scale,
 )
 
 F64 = torch.float64
@@ -131,6 +134,53 @@ def test_crelu_pair_projection_against_reference():
     torch.testing.assert_close(same_neg, same)
 
 
+def test_scale_aware_target_cuts_exactly_the_entries_below_the_relative_threshold():
+    """pruning.scale=null: per row, zero the entries with |v_i|/||v||_1 <= threshold/d, keep
+    the rest soft-thresholded by threshold/d and renormalized (numpy, row by row)."""
+    g = torch.Generator().manual_seed(5)
+    v = (
+        torch.randn(3, 4, 50, generator=g, dtype=F64)
+        * torch.rand(3, 4, 50, generator=g, dtype=F64) ** 3
+    )
+    for threshold in (0.1, 0.5):
+        target = psilon_projection_target(v, None, threshold)
+        vn = v.numpy()
+        p = np.abs(vn) / np.abs(vn).sum(-1, keepdims=True)
+        cut = threshold / vn.shape[-1]
+        kept = np.maximum(p - cut, 0)
+        ref = np.sign(vn) * kept / kept.sum(-1, keepdims=True)
+        np.testing.assert_allclose(target.numpy(), ref, atol=1e-12)
+        assert torch.equal(target == 0, torch.from_numpy(p <= cut))
+        # it is the METHODS.md §3 projection P(s v/||v||_1) with s = relative_scale per row
+        s = relative_scale(torch.from_numpy(p), threshold)
+        np.testing.assert_allclose(s.numpy(), 1 / kept.sum(-1, keepdims=True), rtol=1e-12)
+        assert torch.all(s >= 1)
+        ref_proj = reference_projection(s.numpy() * vn / np.abs(vn).sum(-1, keepdims=True), 1.0)
+        np.testing.assert_allclose(target.numpy(), ref_proj, atol=1e-12)
+    # scale-free, and a dense Gaussian row loses only P(|z| <= 0.1 E|z|) ~ 6.4 % of its entries
+    torch.testing.assert_close(
+        psilon_projection_target(1e3 * v, None), psilon_projection_target(v, None)
+    )
+    dense = torch.randn(200, 1000, generator=g, dtype=F64)
+    frac = (psilon_projection_target(dense, None, 0.1) == 0).double().mean().item()
+    expected = math.erf(0.1 * math.sqrt(2 / math.pi) / math.sqrt(2))
+    assert frac == pytest.approx(expected, abs=0.003)
+    assert (psilon_projection_target(dense, 2.0) == 0).double().mean().item() > 0.3  # fixed s
+    # CReLU pairs: the rule on max(|u|, |u'|) / n, applied to both halves (numpy)
+    u, u_neg = v, torch.randn(3, 4, 50, generator=g, dtype=F64)
+    t, t_neg = crelu_pair_projection(u, u_neg, None, 0.1)
+    un, unn = u.numpy(), u_neg.numpy()
+    n = np.maximum(np.abs(un), np.abs(unn)).sum(-1, keepdims=True)
+    x, xn, cut = np.abs(un) / n, np.abs(unn) / n, 0.1 / 50
+    kept = np.maximum(np.maximum(x, xn) - cut, 0).sum(-1, keepdims=True)
+    np.testing.assert_allclose(t.numpy(), np.sign(un) * np.maximum(x - cut, 0) / kept, atol=1e-12)
+    np.testing.assert_allclose(
+        t_neg.numpy(), np.sign(unn) * np.maximum(xn - cut, 0) / kept, atol=1e-12
+    )
+    with pytest.raises(ValueError, match="threshold"):
+        psilon_projection_target(v, None, 1.0)
+
+
 def test_prune_blend_schedule():
     assert prune_blend(0, 80, 10) == 0.0
     assert prune_blend(79, 80, 10) == 0.0
@@ -201,6 +251,14 @@ def test_magnitude_mask_global_and_per_layer():
     assert magnitude_mask([w1], 0.3, "global")[0].flatten(1).sum(1).tolist() == [56, 56]
     with pytest.raises(ValueError, match="scope"):
         magnitude_mask([w1], 0.5, "network")
+
+
+@pytest.mark.parametrize(("n", "q"), [(10, 0.25), (10, 0.95), (1024, 0.9), (7, 0.5), (256, 0.8)])
+def test_neuron_norm_mask_truncates_the_count_as_the_reference(n, q):
+    """[EWN]'s reference prunes int(q * n) neurons (0.25 of 10: 2, where rounding gives 3)."""
+    w = torch.randn(2, n, 4, generator=torch.Generator().manual_seed(n), dtype=F64)
+    dropped = (~neuron_norm_mask(w, q)).sum(dim=-1)
+    assert dropped.tolist() == [int(q * n)] * 2
 
 
 def test_neuron_norm_mask_removes_smallest_units():

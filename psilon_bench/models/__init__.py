@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError
 from psilon_bench.models.members import MemberModel
 
@@ -15,7 +16,10 @@ def build(cfg: Any, d_in: int, d_out: int, seeds: Sequence[int]) -> MemberModel:
     if name == "mlp":
         from psilon_bench.models.mlp import MLP
 
-        return MLP(d_in, d_out, width=cfg.width, depth=cfg.depth, seeds=seeds)
+        return MLP(
+            d_in, d_out, width=cfg.width, depth=cfg.depth, seeds=seeds,
+            init=choice(cfg.init), output_bias=bool(cfg.output_bias),
+        )  # fmt: skip
     if name in WEIGHTNORM_MODELS:  # one family, METHODS.md §1.2-1.5: the config decides the rest
         from psilon_bench.models.psilon import build_weightnorm
 

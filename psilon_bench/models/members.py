@@ -92,6 +92,11 @@ def kaiming_uniform_fill(t: Tensor, gen: torch.Generator) -> None:
     torch.nn.init.kaiming_uniform_(t, a=math.sqrt(5), generator=gen)
 
 
+def kaiming_normal_fill(t: Tensor, gen: torch.Generator) -> None:
+    """Kaiming-normal, N(0, 2 / fan_in) (ReLU gain): [EWN]'s reference init (`kaiming_normal_`)."""
+    torch.nn.init.kaiming_normal_(t, generator=gen)
+
+
 def linear_bias_fill(fan_in: int) -> Callable[[Tensor, torch.Generator], None]:
     """nn.Linear's default bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0

@@ -11,6 +11,7 @@ from psilon_bench.models.members import (
     MemberModel,
     affine,
     init_members_,
+    kaiming_normal_fill,
     kaiming_uniform_fill,
     linear_bias_fill,
     member_generators,
@@ -22,19 +23,30 @@ class PlainLinear(nn.Module):
     `output_layer: plain` [EWN]; METHODS.md §1.1 init.
 
     `weight` `(E, out, in)`, `bias` `(E, out)`, PyTorch's nn.Linear init per member. Same
-    interface as the normalized layers (its "length" is each row's L2 norm).
+    interface as the normalized layers (its "length" is each row's L2 norm). `bias=False`:
+    no bias ([EWN]'s output layer); `bias` is then a constant zero buffer, not trained.
     """
 
-    def __init__(self, n_members: int, fan_in: int, fan_out: int):
+    def __init__(self, n_members: int, fan_in: int, fan_out: int, bias: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(n_members, fan_out, fan_in))
-        self.bias = nn.Parameter(torch.zeros(n_members, fan_out))
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(n_members, fan_out))
+        else:
+            self.register_buffer("bias", torch.zeros(n_members, fan_out))
         self.projection = None
 
     @torch.no_grad()
-    def init_(self, gens: Sequence[torch.Generator]) -> None:
+    def init_(self, gens: Sequence[torch.Generator], init: str = "default") -> None:
+        """`default`: nn.Linear's (Kaiming-uniform weight, uniform bias); `kaiming_normal`:
+        [EWN]'s reference (N(0, 2/fan_in) weight, zero bias)."""
+        if init == "kaiming_normal":
+            init_members_(self.weight, gens, kaiming_normal_fill)
+            self.bias.zero_()
+            return
         init_members_(self.weight, gens, kaiming_uniform_fill)
-        init_members_(self.bias, gens, linear_bias_fill(self.weight.shape[-1]))
+        if isinstance(self.bias, nn.Parameter):
+            init_members_(self.bias, gens, linear_bias_fill(self.weight.shape[-1]))
 
     def weight_and_bias(self) -> tuple[Tensor, Tensor]:
         return self.weight, self.bias
@@ -65,17 +77,28 @@ class PlainLinear(nn.Module):
 
 
 class MLP(MemberModel):
-    """E stacked ReLU MLPs d_in -> width x depth -> d_out, nn.Linear's default init per member."""
+    """E stacked ReLU MLPs d_in -> width x depth -> d_out, nn.Linear's default init per member
+    (`init="kaiming_normal"`: [EWN]'s reference init); `output_bias=False`: no output bias."""
 
-    def __init__(self, d_in: int, d_out: int, width: int, depth: int, seeds: Sequence[int]):
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        width: int,
+        depth: int,
+        seeds: Sequence[int],
+        init: str = "default",
+        output_bias: bool = True,
+    ):
         super().__init__()
         self.n_members, self.d_in, self.d_out = len(seeds), d_in, d_out
         sizes = [d_in] + [width] * depth + [d_out]
         gens = member_generators(seeds, "init")
         self.layers = nn.ModuleList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            layer = PlainLinear(self.n_members, fan_in, fan_out)
-            layer.init_(gens)  # weight, then bias, layer by layer: each member's own stream
+        for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            bias = output_bias or k < len(sizes) - 2
+            layer = PlainLinear(self.n_members, fan_in, fan_out, bias=bias)
+            layer.init_(gens, init)  # weight, then bias, layer by layer: each member's own stream
             self.layers.append(layer)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -99,8 +99,17 @@ class WeightNormMLP(MemberModel):
         output_layer: str = "normalized",
         direction_init: str = "orthogonal",
         length_init: str = "one",
+        init: str = "default",
+        output_bias: bool = True,
     ):
         super().__init__()
+        if not output_bias and output_layer != "plain":
+            raise ConfigError(
+                "model.output_bias=false needs model.output_layer=plain (a normalized output "
+                "layer keeps its bias); allowed with normalized: output_bias=true"
+            )
+        if init == "kaiming_normal":  # [EWN]'s reference: W = a Kaiming-normal draw per layer
+            direction_init, length_init = "kaiming_normal", "kaiming"
         self.n_members, self.d_in, self.d_out = len(seeds), d_in, d_out
         E = self.n_members
         gens = member_generators(seeds, "init")
@@ -111,8 +120,10 @@ class WeightNormMLP(MemberModel):
             layer.init_(gens, direction_init, length_init)
             self.hidden.append(layer)
         if output_layer == "plain":
-            self.output: WeightNormLinear | PlainLinear = PlainLinear(E, sizes[-1], d_out)
-            self.output.init_(gens)
+            self.output: WeightNormLinear | PlainLinear = PlainLinear(
+                E, sizes[-1], d_out, bias=output_bias
+            )
+            self.output.init_(gens, init)
         else:
             out_length = "exp_per_unit" if length == "exp_per_unit" else "per_unit"
             self.output = WeightNormLinear(E, sizes[-1], d_out, norm, out_length, fold_bias)
@@ -125,7 +136,8 @@ class WeightNormMLP(MemberModel):
     def from_config(cls, cfg: Any, d_in: int, d_out: int, seeds: Sequence[int]) -> WeightNormMLP:
         return cls(
             d_in, d_out, seeds, width=cfg.width, depth=cfg.depth,
-            output_layer=choice(cfg.output_layer), **_options(cfg),
+            output_layer=choice(cfg.output_layer), init=choice(cfg.init),
+            output_bias=bool(cfg.output_bias), **_options(cfg),
         )  # fmt: skip
 
     @property
@@ -211,6 +223,11 @@ class CReLUResNet(MemberModel):
 
     @classmethod
     def from_config(cls, cfg: Any, d_in: int, d_out: int, seeds: Sequence[int]) -> CReLUResNet:
+        if choice(cfg.init) != "default" or not cfg.output_bias:
+            raise ConfigError(
+                "model.init and model.output_bias are [EWN] options for model.layout=mlp; "
+                "with model.layout=residual use init=default, output_bias=true"
+            )
         if choice(cfg.output_layer) != "normalized":
             raise ConfigError(
                 "model.output_layer=plain is for model.layout=mlp; the residual head is a "

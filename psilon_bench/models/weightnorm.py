@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from psilon_bench.models.members import (
     affine,
     init_members_,
+    kaiming_normal_fill,
     kaiming_uniform_fill,
     orthogonal_fill,
 )
@@ -62,7 +63,8 @@ class Projection:
     """State of the L1-sphere projection schedule, METHODS.md §3 [PSiLON]."""
 
     blend: float  # a_t in [0, 1]
-    scale: float  # s >= 1: the projection target is P(s v / ||v||_1)
+    scale: float | None  # s >= 1: the target is P(s v / ||v||_1); None: s per row (relative)
+    threshold: float = 0.1  # scale None: cut entries below threshold * the row's mean
 
 
 def row_norm(v: Tensor, p: int) -> Tensor:
@@ -86,8 +88,10 @@ def nonzero(norm: Tensor) -> Tensor:
 
 
 def direction_fill(kind: str) -> Fill:
-    """Member-wise fill of a raw direction: `orthogonal` [PSiLON] or `kaiming_uniform`."""
-    return {"orthogonal": orthogonal_fill, "kaiming_uniform": kaiming_uniform_fill}[kind]
+    """Member-wise fill of a raw direction: `orthogonal` [PSiLON], `kaiming_uniform`, or
+    `kaiming_normal` ([EWN]'s reference)."""
+    fills = {"orthogonal": orthogonal_fill, "kaiming_uniform": kaiming_uniform_fill}
+    return {**fills, "kaiming_normal": kaiming_normal_fill}[kind]
 
 
 class NormalizedLayer(nn.Module):
@@ -233,7 +237,7 @@ class WeightNormLinear(NormalizedLayer):
         raw = self.direction
         if self.fold_bias:
             raw = torch.cat([raw, self.bias_direction], dim=-1)  # (E, out, in + 1)
-        target = psilon_projection_target(raw, projection.scale)
+        target = psilon_projection_target(raw, projection.scale, projection.threshold)
         unit = target if projection.blend >= 1 else blended_direction(raw, target, projection.blend)
         if self.fold_bias:
             return unit[..., :-1], unit[..., -1:]
@@ -306,7 +310,7 @@ class CReLUPairLinear(NormalizedLayer):
         if self.fold_bias:  # the bias is one entry of both halves: max(|beta|, |beta|) = |beta|
             u = torch.cat([u, self.bias_direction], dim=-1)
             u_neg = torch.cat([u_neg, self.bias_direction], dim=-1)
-        t, t_neg = crelu_pair_projection(u, u_neg, projection.scale)
+        t, t_neg = crelu_pair_projection(u, u_neg, projection.scale, projection.threshold)
         if projection.blend < 1:
             joint = crelu_pair_norm(u, u_neg)
             t = blended_direction(u, t, projection.blend, norm=joint)
@@ -363,8 +367,8 @@ def _init_direction(
     """Fill `direction` `(E, out, in)` and the layer's length, member by member."""
     init_members_(direction, gens, direction_fill(direction_init))
     if length_init == "kaiming":
-        if direction_init == "kaiming_uniform":
-            reference = direction.clone()
+        if direction_init in ("kaiming_uniform", "kaiming_normal"):
+            reference = direction.clone()  # the direction draw is the reference layer
         else:
             reference = init_members_(torch.empty_like(direction), gens, kaiming_uniform_fill)
         norms = row_norm(reference, layer.p)  # (E, out, 1), the reference rows' norms

@@ -31,6 +31,7 @@ __all__ = [
     "neuron_norm_mask",
     "prune_blend",
     "psilon_projection_target",
+    "relative_scale",
 ]
 
 
@@ -82,21 +83,52 @@ def l1_sphere_projection(v: Tensor, radius: float = 1.0) -> Tensor:
     return torch.sign(v) * (a - tau).clamp_min(0.0)
 
 
-def psilon_projection_target(v: Tensor, scale: float) -> Tensor:
+def relative_scale(p: Tensor, threshold: float) -> Tensor:
+    """Per-row `s` that prunes exactly the entries below `threshold` times the row's mean; `(..., 1)`.
+
+    For a row `p` of unit L1 norm (`p = |v| / ||v||_1`, `d` entries) and `t = threshold / d`,
+    `s = 1 / sum_i max(p_i - t, 0)`: the L1-sphere projection of `s p` then has threshold
+    exactly `s t` (since `sum_i max(s p_i - s t, 0) = 1`), so `P(s p)` zeroes the entries with
+    `p_i <= t` -- those that `sparsity.threshold_<threshold>` (METHODS.md §6) counts as zero --
+    and keeps the rest, shrunk by `t` and renormalized. A dense direction loses few entries
+    (a Gaussian row: ~6 % at threshold 0.1), a near-sparse one its tail. `s >= 1`; rows with
+    nothing above `t` (all-zero rows) get `s = 1`.
+
+    Args:
+        p: non-negative rows of unit L1 norm, `(..., d)`.
+        threshold: in (0, 1): relative to the mean magnitude `1/d` (a value >= 1 could cut
+            every entry of a uniform row).
+    """
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1); got {threshold}")
+    kept = (p - threshold / p.shape[-1]).clamp_min(0.0).sum(dim=-1, keepdim=True)
+    return 1.0 / _safe(kept)
+
+
+def _check_scale(scale: float | None) -> None:
+    if scale is not None and not scale >= 1:
+        raise ValueError(f"scale must be >= 1 or None (relative); got {scale}")
+
+
+def psilon_projection_target(v: Tensor, scale: float | None, threshold: float = 0.1) -> Tensor:
     """Pruning target `P(s v / ||v||_1)` of a direction, METHODS.md §3 [PSiLON]; shape of `v`.
 
     Raw `v`'s scale is arbitrary (the layer normalizes it away), so `v` is first
-    normalized to unit L1 norm and scaled by `s = scale >= 1`: `s = 1` prunes nothing,
-    larger `s` cuts more mass before the projection back to the unit sphere.
+    normalized to unit L1 norm and scaled by `s`. A number `scale >= 1` is one `s` for every
+    row (`s = 1` prunes nothing, larger `s` cuts more mass before the projection back to
+    the unit sphere; the paper's rule, `pruning.scale=2`). `scale=None` is the scale-aware
+    rule: each row's `s` from `relative_scale` (cut the entries below `threshold` times the
+    row's mean magnitude), so an unregularized, dense net is barely pruned.
 
     Args:
         v: raw directions `(..., d)`, e.g. `(E, out, in)`; all-zero rows give zeros.
-        scale: `s`, `sparsify.scale` (default 2).
+        scale: `s` (`pruning.scale`), or None for the per-row rule.
+        threshold: the relative threshold of the per-row rule (`pruning.threshold`).
     """
-    if not scale >= 1:
-        raise ValueError(f"scale must be >= 1; got {scale}")
-    norm = v.abs().sum(dim=-1, keepdim=True)  # (..., 1)
-    return l1_sphere_projection(scale * v / _safe(norm), 1.0)
+    _check_scale(scale)
+    unit = v / _safe(v.abs().sum(dim=-1, keepdim=True))  # (..., d), unit L1 rows
+    s = relative_scale(unit.abs(), threshold) if scale is None else scale
+    return l1_sphere_projection(s * unit, 1.0)
 
 
 def crelu_pair_norm(u: Tensor, u_neg: Tensor) -> Tensor:
@@ -104,7 +136,9 @@ def crelu_pair_norm(u: Tensor, u_neg: Tensor) -> Tensor:
     return torch.maximum(u.abs(), u_neg.abs()).sum(dim=-1, keepdim=True)
 
 
-def crelu_pair_projection(u: Tensor, u_neg: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+def crelu_pair_projection(
+    u: Tensor, u_neg: Tensor, scale: float | None, threshold: float = 0.1
+) -> tuple[Tensor, Tensor]:
     """Pruning targets of a jointly normalized CReLU pair, METHODS.md §3 [PSiLON]; two `(..., d)`.
 
     With `n_j = sum_i max(|u_ji|, |u'_ji|)`, `x = s |u| / n`, `x' = s |u'| / n`, tau is the
@@ -115,12 +149,14 @@ def crelu_pair_projection(u: Tensor, u_neg: Tensor, scale: float) -> tuple[Tenso
 
     Args:
         u, u_neg: raw directions of the pair (`A`/`B` or `C`/`D` halves), each `(..., d)`.
-        scale: `s >= 1`.
+        scale: `s >= 1`, or None: per row `relative_scale` of `max(|u|, |u'|) / n` at
+            `threshold` (see `psilon_projection_target`).
     """
-    if not scale >= 1:
-        raise ValueError(f"scale must be >= 1; got {scale}")
+    _check_scale(scale)
     norm = _safe(crelu_pair_norm(u, u_neg))  # (..., 1)
-    x, x_neg = scale * u.abs() / norm, scale * u_neg.abs() / norm
+    x, x_neg = u.abs() / norm, u_neg.abs() / norm
+    s = relative_scale(torch.maximum(x, x_neg), threshold) if scale is None else scale
+    x, x_neg = s * x, s * x_neg
     tau = l1_sphere_threshold(torch.maximum(x, x_neg), 1.0)  # (..., 1)
     return (
         torch.sign(u) * (x - tau).clamp_min(0.0),
@@ -162,13 +198,15 @@ def blended_direction(
     return (1.0 - a) * v / _safe(norm) + a * target
 
 
-def _smallest_fraction_mask(scores: Tensor, fraction: float) -> Tensor:
-    """Keep-mask `(E, n)` that drops the `round(fraction * n)` smallest scores of each row.
+def _smallest_fraction_mask(scores: Tensor, fraction: float, truncate: bool = False) -> Tensor:
+    """Keep-mask `(E, n)` that drops the `round(fraction * n)` smallest scores of each row
+    (`int(fraction * n)` with `truncate`, as [EWN]'s reference code counts pruned neurons).
 
     Ranks come from a stable sort, so ties are broken by position and the count is exact.
     """
     n = scores.shape[-1]
-    drop = min(n, int(math.floor(fraction * n + 0.5)))
+    drop = int(fraction * n) if truncate else int(math.floor(fraction * n + 0.5))
+    drop = min(n, drop)
     order = torch.argsort(scores, dim=-1, stable=True)  # (E, n)
     keep = torch.ones_like(scores, dtype=torch.bool)
     return keep.scatter(-1, order[..., :drop], False)
@@ -211,8 +249,8 @@ def magnitude_mask(
 def neuron_norm_mask(w_in: Tensor, fraction: float, p: float = 2.0) -> Tensor:
     """Keep-mask of hidden units by incoming-vector norm, METHODS.md §3 [EWN]; `(E, out)` bool.
 
-    Removes the `round(fraction * out)` units with the smallest `||w_j||_p` (ties broken by
-    position), per member, within this one layer; the caller zeroes the unit's incoming
+    Removes the `int(fraction * out)` units (truncated, as the reference code of [EWN]) with
+    the smallest `||w_j||_p` (ties broken by position), per member, within this one layer; the caller zeroes the unit's incoming
     row, bias and outgoing column. No retraining.
 
     Args:
@@ -223,4 +261,4 @@ def neuron_norm_mask(w_in: Tensor, fraction: float, p: float = 2.0) -> Tensor:
     if not 0 <= fraction <= 1:
         raise ValueError(f"fraction must be in [0, 1]; got {fraction}")
     norms = torch.linalg.vector_norm(w_in.detach().to(torch.float64), ord=p, dim=-1)  # (E, out)
-    return _smallest_fraction_mask(norms, fraction)
+    return _smallest_fraction_mask(norms, fraction, truncate=True)

@@ -36,7 +36,7 @@ def build(cfg: Any, model: MemberModel) -> Any:
     """The pruner `cfg.name` for `model` (an object with the `train.Pruner` interface)."""
     name = cfg.name
     if name == "psilon_projection":
-        return PsilonProjection(model, cfg.start, cfg.ramp, cfg.scale)
+        return PsilonProjection(model, cfg.start, cfg.ramp, cfg.scale, cfg.threshold)
     if name == "magnitude":
         return MagnitudePruning(model, choice(cfg.scope), cfg.sparsity, cfg.finetune_steps)
     if name == "neuron_norm":
@@ -93,7 +93,14 @@ class PsilonProjection:
 
     extra_steps = 0
 
-    def __init__(self, model: MemberModel, start: float, ramp: float, scale: float):
+    def __init__(
+        self,
+        model: MemberModel,
+        start: float,
+        ramp: float,
+        scale: float | None = None,
+        threshold: float = 0.1,
+    ):
         self.layers = [
             layer for layer in model.modules() if isinstance(layer, weightnorm.NormalizedLayer)
         ]
@@ -108,7 +115,7 @@ class PsilonProjection:
                 "pruning=psilon_projection needs model.norm=l1 (the L1-sphere projection of "
                 "METHODS.md §3); got model.norm=l2"
             )
-        self.start, self.ramp, self.scale = start, ramp, scale
+        self.start, self.ramp, self.scale, self.threshold = start, ramp, scale, threshold
 
     def blend_after(self, step: int, plan: StepPlan) -> float:
         """`a` in force after optimizer step `step` (i.e. `a_{step+1}`)."""
@@ -116,7 +123,7 @@ class PsilonProjection:
         return prune_blend(step + 1, first, ramp)
 
     def set_blend(self, blend: float) -> None:
-        projection = weightnorm.Projection(blend, self.scale) if blend > 0 else None
+        projection = weightnorm.Projection(blend, self.scale, self.threshold) if blend > 0 else None
         for layer in self.layers:
             layer.projection = projection
 
