@@ -89,9 +89,13 @@ def test_soft_diamond_preset_quick_size(tmp_path):
 
 @pytest.mark.slow
 def test_ewn_preset_quick_size(tmp_path):
-    """P5 quick: EWN trained to a small loss, 80 % of its hidden units pruned, still accurate."""
-    _, records = _run("ewn", [], tmp_path / "run")
+    """P5 quick: [EWN]'s recipe trains to a tiny loss; 80 % of the hidden units removed
+    (int(0.8 * 256) = 204), EWN keeps more accuracy than the plain net from the same init."""
+    _, records = _run("ewn", [], tmp_path / "ewn")
     assert all(r["model"] == "ewn_mlp" and r["pruning"] == "neuron_norm" for r in records)
-    assert all(r["train.final_loss"] < 1e-2 for r in records)
-    assert all(r["sparsity.neuron"] == pytest.approx(0.8, abs=0.01) for r in records)
-    assert all(r["test.accuracy"] > 0.5 for r in records)
+    assert all(r["train.final_loss"] < 1e-15 for r in records)
+    assert all(r["sparsity.neuron"] == 204 / 256 for r in records)
+    _, plain = _run("ewn", ["model=mlp"], tmp_path / "plain")
+    ewn_acc = sum(r["test.accuracy"] for r in records) / len(records)
+    plain_acc = sum(r["test.accuracy"] for r in plain) / len(plain)
+    assert ewn_acc > plain_acc + 0.01, (ewn_acc, plain_acc)
