@@ -1,6 +1,7 @@
 """The summary printed after a run: one row per setting of the member axes (strength,
 learning rate, pruning amount), validation beside test as mean ± std over the seeds
-(diverged members are counted, not averaged), and the structure metrics.
+(diverged members are counted, not averaged), the structure metrics, and in `sel` for how
+many seeds validation selects the setting (`psilon_bench.report.select`, PROTOCOLS.md).
 
 Made for terminals of any width and for logs: numbers never wrap (when the table is too
 wide it drops the std, then the least important columns, and says so), the title and the
@@ -14,7 +15,7 @@ import io
 import math
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,24 @@ def _columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return columns
 
 
-def _table(records, axes, columns, style):  # noqa: ANN001, ANN202
+def selected_counts(records: Sequence[dict[str, Any]], axes: list[str]) -> tuple[Counter, int, str]:
+    """For each setting of `axes`: in how many (seed, fold) groups validation selects it
+    (the report's selection), the number of groups, and the metric it selects on."""
+    import pandas as pd
+
+    from psilon_bench.report.collect import normalize
+    from psilon_bench.report.select import select
+
+    chosen = select(normalize(pd.DataFrame(list(records))))
+    metric = str(chosen["selected_on"].iloc[0]) if len(chosen) else ""
+    base = chosen[chosen["prune.amount"] == chosen["prune.amount"].min()]
+    groups = len(base)
+    picked = chosen[chosen["selected"].astype(bool)]
+    counts = Counter(tuple(row.get(a) for a in axes) for _, row in picked.iterrows())
+    return counts, groups, metric
+
+
+def _table(records, axes, columns, style, selected):  # noqa: ANN001, ANN202
     from rich import box
     from rich.table import Table
 
@@ -140,6 +158,8 @@ def _table(records, axes, columns, style):  # noqa: ANN001, ANN202
     table.add_column("n", justify="right", no_wrap=True)
     for _, label in columns:
         table.add_column(label, justify="right", no_wrap=True)
+    counts, n_groups, _ = selected
+    table.add_column("sel", justify="right", no_wrap=True)
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[tuple(r.get(a) for a in axes)].append(r)
@@ -147,7 +167,9 @@ def _table(records, axes, columns, style):  # noqa: ANN001, ANN202
         ok = [r for r in rows if r.get("status", "ok") == "ok"]
         count = f"{len(ok)}/{len(rows)}"
         cells = [mean_std([r.get(k) for r in ok], style) for k, _ in columns]
-        table.add_row(*[_axis_value(a, v) for a, v in zip(axes, key)], count, *cells)
+        chosen = counts.get(key, 0)
+        sel = f"{chosen}/{n_groups}" if chosen else ""
+        table.add_row(*[_axis_value(a, v) for a, v in zip(axes, key)], count, *cells, sel)
     return table
 
 
@@ -158,6 +180,7 @@ def render(records: Sequence[dict[str, Any]], run_dir: Path | None, width: int |
 
     axes = _axes(records)
     columns = _columns(records)
+    selected = selected_counts(records, axes)
     measure = Console(file=io.StringIO(), width=10_000)
     every = columns
     secondary = [k for k in SECONDARY if k in dict(every)]
@@ -168,7 +191,7 @@ def render(records: Sequence[dict[str, Any]], run_dir: Path | None, width: int |
     tries += [("mean", rest[: i + 1]) for i in range(len(rest))]
     for style, left_out in tries:
         columns = [(k, label) for k, label in every if k not in left_out]
-        table = _table(records, axes, columns, style)
+        table = _table(records, axes, columns, style, selected)
         need = Measurement.get(measure, measure.options, table).maximum
         if width is None or need <= width:
             break
@@ -193,6 +216,8 @@ def render(records: Sequence[dict[str, Any]], run_dir: Path | None, width: int |
         footer[-1] = "n: members that trained (of all); mean over them (wider: ± std)"
     if notes:
         footer.append(f"left out at this width: {', '.join(notes)}")
+    if selected[2]:
+        footer.append(f"sel: seeds for which {selected[2]} selects the setting (the report's rule)")
     bound = first.get("path_norm.bound")
     if bound in BOUND_NOTE and any(k.startswith("path_norm") for k, _ in columns):
         footer.append(BOUND_NOTE[bound])

@@ -56,6 +56,7 @@ def _records(task="classification", residual=False):
             for j, m in enumerate(metrics):
                 for split in ("val", "test"):
                     r[f"{split}.{m}"] = 0.9 + 0.01 * seed + 0.001 * i + 0.0001 * j
+            r["val.log_loss"] = 0.3 + 0.05 * ((seed + i) % 3)  # the best strength varies by seed
             out.append(r)
     return out
 
@@ -90,14 +91,22 @@ def test_summary_fits_80_columns_and_never_breaks_a_number(residual):
     # every row: the strength, n, then one whole number (mean or mean±std) per column
     rows = [ln.split() for ln in lines if re.match(r"^\s+[0-9.e-]+\s+\d/\d", ln)]
     assert [r[:2] for r in rows] == [["0.0001", "3/3"], ["0.001", "3/3"], ["0.01", "2/3"]]
-    assert all(
-        len(r) == len(header.split()) - header.count(" acc") - header.count(" loss") for r in rows
-    )
+    width = len(header.split()) - header.count(" acc") - header.count(" loss") - 1  # sel
+    assert all(len(r) in (width, width + 1) for r in rows)
     ok = [r for r in records if r["strength"] == 1e-3 and r["status"] == "ok"]
     want = number(statistics.fmean(r["test.accuracy"] for r in ok), 4)
     assert any(cell.startswith(want) for cell in rows[1]), (want, rows[1])
     if residual:
         assert "phi_IB: the improved 1-path-norm bound" in text
+    # sel: per seed the strength with the smallest val.log_loss among its trained members
+    best = {}
+    for r in records:
+        if r["status"] == "ok" and r["val.log_loss"] < best.get(r["seed"], (9, 0))[0]:
+            best[r["seed"]] = (r["val.log_loss"], r["strength"])
+    for row, lam in zip(rows, [1e-4, 1e-3, 1e-2]):
+        n = sum(1 for _, s in best.values() if s == lam)
+        assert row[-1] == f"{n}/3" if n else "/3" not in row[-1], (row, n)
+    assert "sel: seeds for which val.log_loss selects the setting" in text
 
 
 def test_summary_unlimited_width_keeps_every_column_with_std():
@@ -105,7 +114,7 @@ def test_summary_unlimited_width_keeps_every_column_with_std():
     header = next(ln for ln in text.splitlines() if ln.lstrip().startswith("strength"))
     assert header.split() == [
         "strength", "n", "val", "RMSE", "val", "R^2", "test", "RMSE", "test", "R^2",
-        "path-norm", "sparsity",
+        "path-norm", "sparsity", "sel",
     ]  # fmt: skip
     assert " ± " in text and "left out" not in text
 
