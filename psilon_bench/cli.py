@@ -58,10 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(rest: list[str]) -> int:
+    argv = hydra_argv(rest)
     from psilon_bench.hydra_app import run_app
 
-    flags = [a for a in rest if a in ("-m", "--multirun")]  # Hydra wants them before overrides
-    argv = [*flags, *[a for a in rest if a not in flags]]
+    flags = [a for a in argv if a in ("-m", "--multirun")]
     try:
         _call_hydra(run_app, argv)
     except Exception as ex:
@@ -139,6 +139,50 @@ def _completion(spec: str) -> int:
     return 0
 
 
+def hydra_argv(rest: list[str]) -> list[str]:
+    """`run`'s arguments for Hydra: its options first, then the overrides (Hydra's parser
+    wants options before overrides; users put them anywhere). A malformed option is one
+    UsageError line."""
+    from hydra._internal.utils import get_args_parser
+
+    from psilon_bench.errors import UsageError
+
+    parser = get_args_parser()
+    parser.prog = "psilon-bench run"
+    hint = "see psilon-bench run --help"
+
+    def error(message: str) -> None:
+        raise UsageError(f"psilon-bench run: {message}; {hint}")
+
+    parser.error = error  # type: ignore[method-assign]
+    actions = parser._option_string_actions
+    options: list[str] = []
+    overrides: list[str] = []
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        name = token.split("=", 1)[0]
+        if not token.startswith("-") or token == "-":
+            overrides.append(token)
+        elif name not in actions:
+            allowed = "--help, --cfg job|hydra|all, --resolve, --multirun/-m, --config-dir DIR"
+            raise UsageError(f"psilon-bench run: unknown option {name}; allowed: {allowed}; {hint}")
+        else:
+            action = actions[name]
+            options.append(token)
+            wants = action.nargs is None or (
+                action.nargs == "?" and i + 1 < len(rest) and rest[i + 1] in (action.choices or ())
+            )
+            if "=" not in token and wants and action.nargs != 0:
+                if i + 1 >= len(rest):
+                    error(f"{name} needs a value")
+                options.append(rest[i + 1])
+                i += 1
+        i += 1
+    parser.parse_args([*options, *overrides])  # option values (e.g. --cfg jobb) -> UsageError
+    return [*options, *overrides]
+
+
 def _datasets(rest: list[str]) -> int:
     import argparse
 
@@ -150,6 +194,15 @@ def _datasets(rest: list[str]) -> int:
         default=None,
         help="where CSV files are looked for (default: $PSILON_BENCH_DATA, else ./data)",
     )
+
+    def error(message: str) -> None:
+        from psilon_bench.errors import UsageError
+
+        raise UsageError(
+            f"psilon-bench datasets: {message}; allowed: --data-dir DIR (see psilon-bench datasets --help)"
+        )
+
+    parser.error = error  # type: ignore[method-assign]
     ns = parser.parse_args(rest)
     from rich.console import Console
     from rich.table import Table
@@ -201,6 +254,10 @@ def _guarded(command) -> int:  # noqa: ANN001
         return ex.exit_code
     except Exception as ex:
         message = config_error_line(ex)
+        if message is None and isinstance(ex, OSError):
+            from psilon_bench.output import output_error
+
+            message = str(output_error(ex, ex.filename or "the output folder"))
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
@@ -238,10 +295,38 @@ def config_error_line(ex: BaseException) -> str | None:
                 parent = key.rpartition(".")[0] or "the config"
                 return f"{key} is not a key of {parent}; allowed keys: {allowed}"
         return f"{key}: {msg}" if key else msg
+    import yaml
+
+    parse = next((e for e in chain if isinstance(e, yaml.YAMLError)), None)
+    if parse is not None:
+        return yaml_error_line(parse)
     if isinstance(ex, HydraException):
         lines = [ln.strip() for ln in str(ex).splitlines() if ln.strip()]
-        return " ".join(lines[:2]) if lines else type(ex).__name__
+        line = " ".join(lines[:2]) if lines else type(ex).__name__
+        if "token recognition error" in line or "NoViableAlt" in line:
+            line += (
+                "; quote values with spaces, non-ASCII letters or special characters, "
+                "e.g. 'paths.results_dir=\"/data/résultats\"'"
+            )
+        return line
     return None
+
+
+def yaml_error_line(err: BaseException) -> str:
+    """One line for a YAML file that cannot be read: the file, line, column and a hint."""
+    mark = getattr(err, "problem_mark", None)
+    where = (
+        f"{mark.name} (line {mark.line + 1}, column {mark.column + 1})" if mark else "a config file"
+    )
+    problem = str(getattr(err, "problem", None) or err).strip()
+    if "\\t" in problem or "\t" in problem:
+        hint = "indent with spaces, not tabs"
+    elif "python/" in problem:
+        problem = problem.replace("tag:yaml.org,2002:", "!!")
+        hint = "python tags are not allowed in configs (a config must not run code); remove it"
+    else:
+        hint = "fix the YAML syntax"
+    return f"cannot read config {where}: {problem}; {hint}"
 
 
 def entry() -> int:

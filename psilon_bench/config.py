@@ -8,6 +8,7 @@ Sizes the data decides (`d_in`, `d_out`) are not config: they are arguments to
 `models.build`. Importing this module must stay cheap (no torch).
 """
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -27,6 +28,9 @@ class Interval:
     closed: str = "both"
 
     def contains(self, x: float) -> bool:
+        """`x` lies in the range (never true for NaN or an infinity)."""
+        if not math.isfinite(x):
+            return False
         lo_ok = self.lo is None or (
             x >= self.lo if self.closed in ("both", "left") else x > self.lo
         )

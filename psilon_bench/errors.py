@@ -15,6 +15,20 @@ class DataError(UserError):
     """A dataset that is missing, unreadable or too small for the requested split."""
 
 
+class UsageError(UserError):
+    """A malformed command line (unknown option, bad option value)."""
+
+
+class OutputError(UserError):
+    """The output folder cannot be written (read-only, full, not a folder)."""
+
+
+class AllDiverged(UserError):
+    """Every member of a run diverged: the records are written (status=diverged), exit 3."""
+
+    exit_code = 3
+
+
 class UserAbort(BaseException):  # noqa: N818
     """Carries a UserError through Hydra, whose job runner and callback hooks catch every
     `Exception` and print multi-line reports (or only warn). `psilon_bench.cli` unwraps it

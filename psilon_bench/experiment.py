@@ -24,6 +24,7 @@ from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.grid import Members
 from psilon_bench.measure.evaluate import evaluate_members
+from psilon_bench.outcome import null_diverged_metrics
 from psilon_bench.progress import RunProgress, live_output
 from psilon_bench.threads import available_cores, default_threads, step_flops
 from psilon_bench.train import FitResult, MemberData, fit, member_chunks, plan_steps
@@ -202,6 +203,7 @@ def _run(
                 **flat_cfg,
             }
         )
+    records = [null_diverged_metrics(r) for r in records]
     io.write_run(Path(run_dir), OmegaConf.to_yaml(cfg, resolve=True), records)
     return records
 

@@ -21,15 +21,20 @@ from omegaconf import DictConfig, OmegaConf
 from psilon_bench.config import register_configs, register_resolvers
 from psilon_bench.errors import ConfigError, UserAbort, UserError
 from psilon_bench.options import check_choices, groups_help
-from psilon_bench.validation import validate
+from psilon_bench.outcome import all_diverged, check_sweep_diverged
+from psilon_bench.output import check_output_dir, remove_created_dirs
+from psilon_bench.safety import install_hydra_guard
+from psilon_bench.validation import validate, validate_launcher
 
 _RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
 
 
 def register() -> None:
-    """Schemas in the ConfigStore and the `psilon_uid` resolver (idempotent)."""
+    """Schemas in the ConfigStore, the `psilon_uid` resolver and the safety check of every
+    composed config (`psilon_bench.safety`); idempotent."""
     register_configs()
     register_resolvers()
+    install_hydra_guard()
     if not OmegaConf.has_resolver("psilon_uid"):
         # a per-process token: two runs started in the same second get different folders
         OmegaConf.register_new_resolver("psilon_uid", lambda: _RUN_TOKEN)
@@ -38,15 +43,22 @@ def register() -> None:
 
 
 class ValidateBeforeWriting(Callback):
-    """Validates the run's config (or every job of a basic sweep) before any folder exists.
+    """Validates the run's config (or every job of a basic sweep) and the output folder
+    before any folder exists; after a sweep, reports jobs whose members all diverged.
     (`validate` skips the `hydra` node.)"""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _abort_on_user_error(check_choices, config)
         _abort_on_user_error(validate, config)
+        _abort_on_user_error(_check_output, config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _abort_on_user_error(validate_launcher, config)
         _abort_on_user_error(self._validate_sweep, config)
+        _abort_on_user_error(_check_output, config, "hydra.sweep.dir")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        _abort_on_user_error(check_sweep_diverged, Path(config.hydra.sweep.dir))
 
     @staticmethod
     def _validate_sweep(config: DictConfig) -> None:
@@ -84,21 +96,9 @@ def _abort_on_user_error(fn: Any, *args: Any) -> Any:
         raise UserAbort(err) from err
 
 
-def _remove_empty_dirs(run_dir: Path) -> None:
-    """After a user error: remove the job folder Hydra made and its parents while they are
-    empty (a sweep folder holding only Hydra's multirun.yaml counts as empty), up to cwd."""
-    hc = HydraConfig.get()
-    sweep = Path(hc.sweep.dir).resolve() if hc.mode.name == "MULTIRUN" else None
-    stop = Path.cwd().resolve()
-    folder = run_dir.resolve()
-    while folder != stop and stop in folder.parents:
-        if folder == sweep and [p.name for p in folder.iterdir()] == ["multirun.yaml"]:
-            (folder / "multirun.yaml").unlink()
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
+def _check_output(config: DictConfig, key: str) -> None:
+    """The run (or sweep) folder can be created: no file in the way, writable."""
+    check_output_dir(str(OmegaConf.select(config, key)), str(config.paths.results_dir))
 
 
 def _parallel_jobs(hc: Any) -> int:
@@ -151,8 +151,11 @@ def run_app(cfg: DictConfig) -> None:
     try:
         records = run_experiment(cfg, run_dir, cores=available_cores(jobs), live=live)
     except UserError as err:
-        _remove_empty_dirs(run_dir)
+        remove_created_dirs(run_dir)
         if hc.mode.name == "MULTIRUN":  # say which job of the sweep
             err = type(err)(f"{job_label(hc.job.num, list(hc.overrides.task))}: {err}")
         raise UserAbort(err) from err
     print_summary(records, run_dir)
+    diverged = all_diverged(records, run_dir)
+    if diverged is not None and hc.mode.name != "MULTIRUN":  # a sweep goes on: exit 3 at its end
+        raise UserAbort(diverged)

@@ -49,6 +49,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; honour the umask
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
             fh.flush()
@@ -59,13 +60,35 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc where possible: setting it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_run(run_dir: Path, config_yaml: str, records: Iterable[Mapping[str, Any]]) -> None:
     """config.yaml, then records.jsonl, then DONE (the marker that the run is complete)."""
     run_dir = Path(run_dir)
-    atomic_write(run_dir / CONFIG, config_yaml)
     lines = [json.dumps({k: _json_safe(v) for k, v in r.items()}, sort_keys=False) for r in records]
-    atomic_write(run_dir / RECORDS, "\n".join(lines) + "\n")
-    atomic_write(run_dir / DONE, "")
+    written: list[Path] = []
+    try:
+        for name, text in ((CONFIG, config_yaml), (RECORDS, "\n".join(lines) + "\n"), (DONE, "")):
+            atomic_write(run_dir / name, text)
+            written.append(run_dir / name)
+    except OSError as err:  # disk full, read-only: remove what this call wrote, one line
+        from psilon_bench.output import output_error
+
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise output_error(err, run_dir) from None
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:

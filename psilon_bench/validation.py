@@ -9,6 +9,7 @@ error is one line naming the dotted key, what is allowed and what was given.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from typing import Any
 
@@ -16,12 +17,43 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from psilon_bench.config import Interval, choice
 from psilon_bench.errors import ConfigError
+from psilon_bench.safety import walk
+
+#: what a split size means, quoted in every split error
+SPLIT_SIZES = "an int is a row count, a float a fraction in (0, 1) of the rows"
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check every declared range and the cross-field rules; raise ConfigError on the first."""
+    """Check finiteness, the schema's keys, every declared range and the cross-field rules;
+    raise ConfigError on the first."""
+    _check_finite(cfg)
     _check_ranges(cfg, "")
     _check_rules(cfg)
+
+
+def _check_finite(cfg: DictConfig) -> None:
+    """NaN and infinities are refused in every key (none of them means anything here)."""
+    for top in cfg:
+        if top == "hydra":
+            continue
+        node = cfg._get_node(top)
+        value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else None
+        leaves = walk(value, f"{top}.") if isinstance(value, (dict, list)) else []
+        for key, v in [(str(top), OmegaConf.select(cfg, str(top))), *leaves]:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{key} must be a finite number; got {v}")
+
+
+def validate_launcher(cfg: DictConfig) -> None:
+    """`hydra.launcher.n_jobs` (joblib): a positive count, or negative (-1: one per core)."""
+    n_jobs = OmegaConf.select(cfg, "hydra.launcher.n_jobs", default=None)
+    if n_jobs is None:
+        return
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ConfigError(
+            "hydra.launcher.n_jobs must be a positive number of parallel jobs, or -1 for one "
+            f"per CPU core; got {n_jobs!r}"
+        )
 
 
 def _check_ranges(node: Any, prefix: str) -> None:
@@ -35,6 +67,11 @@ def _check_ranges(node: Any, prefix: str) -> None:
         if key == "hydra":
             continue
         dotted = f"{prefix}{key}"
+        if fields and str(key) not in fields:  # `+model.foo=1` adds keys past the schema
+            parent = prefix[:-1] or "the config"
+            raise ConfigError(
+                f"{dotted} is not a key of {parent}; allowed keys: {', '.join(fields)}"
+            )
         value = OmegaConf.select(node, str(key), throw_on_missing=False) if key in node else None
         f = fields.get(str(key))
         if f is not None and "range" in f.metadata:
@@ -114,16 +151,15 @@ def _check_rules(cfg: DictConfig) -> None:
             f"got {pruning.start} + {pruning.ramp}"
         )
     split = cfg.split
-    fractions = [
-        v for v in (split.n_train, split.n_val, split.n_test) if isinstance(v, float) and v < 1
-    ]
+    for key in ("n_train", "n_val", "n_test"):
+        v = split[key]
+        if isinstance(v, float) and v >= 1:
+            hint = f"write {int(v)} for {int(v)} rows" if v.is_integer() else "use an int count"
+            raise ConfigError(
+                f"split.{key}={v} is ambiguous: {SPLIT_SIZES}; {hint}, or a fraction below 1"
+            )
+    fractions = [v for v in (split.n_train, split.n_val, split.n_test) if isinstance(v, float)]
     if sum(fractions) > 1.0 + 1e-9:
         raise ConfigError(
             f"split fractions n_train + n_val + n_test must be <= 1; got {sum(fractions):g}"
         )
-    for key in ("n_train", "n_val", "n_test"):
-        v = split[key]
-        if isinstance(v, float) and v > 1:
-            raise ConfigError(
-                f"split.{key} must be a row count (int) or a fraction in (0, 1]; got {v}"
-            )

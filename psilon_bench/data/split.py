@@ -63,13 +63,14 @@ def _parse_size(key: str, value: Any) -> int | float | None:
     """A `split.n_*` value: int count, float fraction in (0, 1), or None (share the rest)."""
     if value is None:
         return None
+    rule = "an int row count >= 0 or a float fraction in [0, 1)"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataError(f"split.{key} must be a row count or a fraction in (0, 1); got {value!r}")
-    if isinstance(value, float) and 0 < value < 1:
+        raise DataError(f"split.{key} must be {rule}; got {value!r}")
+    if isinstance(value, float) and 0 <= value < 1:
         return value
-    if value >= 0 and float(value).is_integer():
-        return int(value)
-    raise DataError(f"split.{key} must be a row count or a fraction in (0, 1); got {value!r}")
+    if isinstance(value, int) and value >= 0:
+        return value
+    raise DataError(f"split.{key} must be {rule} (1.0 is not all rows); got {value!r}")
 
 
 def split_sizes(split_cfg: Any, n_rows: int, where: str) -> dict[str, int]:
