@@ -179,7 +179,20 @@ def hydra_argv(rest: list[str]) -> list[str]:
                 options.append(rest[i + 1])
                 i += 1
         i += 1
-    parser.parse_args([*options, *overrides])  # option values (e.g. --cfg jobb) -> UsageError
+    ns = parser.parse_args([*options, *overrides])  # bad option values (--cfg jobb) -> UsageError
+    modes = [
+        name
+        for name, on in [
+            ("--run", ns.run),
+            ("--multirun", ns.multirun),
+            ("--cfg", ns.cfg),
+            ("--info", ns.info is not None),
+            ("--shell-completion", ns.shell_completion),
+        ]
+        if on
+    ]
+    if len(modes) > 1:
+        error(f"{' and '.join(modes)} exclude each other; give one of them")
     return [*options, *overrides]
 
 

@@ -178,6 +178,21 @@ def _check_training_classes(table: Table, y_train: np.ndarray, n_train: Any) -> 
 # --------------------------------------------------------------------------------------
 
 
+def _check_float32(X: np.ndarray, y: np.ndarray, names: list[str], where: str) -> None:
+    """Values beyond float32's range (~3.4e38) become inf in the cast: name the column."""
+    if not np.isfinite(y).all():
+        raise DataError(
+            f"the target of {where} does not fit float32 after preprocessing; "
+            "set preprocess.target=iqr or standard, or rescale the target"
+        )
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=0))
+    if len(bad):
+        raise DataError(
+            f"feature column {names[bad[0]]!r} of {where} does not fit float32 (|x| > 3.4e38) "
+            "after preprocessing; set preprocess.standardize=true or rescale the column"
+        )
+
+
 def make_split(table: Table, split_cfg: Any, preprocess_cfg: Any, seed: int) -> Split:
     """Split `table` with `seed` (the caller passes `split.seed`, or the member's seed when
     that is null) and preprocess with statistics of the training rows only."""
@@ -211,10 +226,8 @@ def make_split(table: Table, split_cfg: Any, preprocess_cfg: Any, seed: int) -> 
         y = {
             part: ((table.y[idx] - center) / scale).astype(np.float32) for part, idx in rows.items()
         }
-    for part in PARTS:  # internal invariant: the loaders reject infinities, imputation fills NaN
-        assert np.isfinite(X[part]).all() and np.isfinite(y[part]).all(), (
-            f"non-finite values in {part}"
-        )
+    for part in PARTS:  # the loaders reject infinities and imputation fills NaN: what is
+        _check_float32(X[part], y[part], encoder.feature_names, table.name)  # left is overflow
     return Split(
         X["train"], y["train"], X["val"], y["val"], X["test"], y["test"],
         task=table.task, n_classes=table.n_classes, feature_names=encoder.feature_names,
