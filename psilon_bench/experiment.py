@@ -10,6 +10,7 @@ Nothing is written until every member has trained and been evaluated; a user err
 from __future__ import annotations
 
 import platform
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -102,6 +103,8 @@ def _run(
             s: data_pkg.make_split(table, cfg.split, cfg.preprocess, seed=s)
             for s in dict.fromkeys(members.split_seeds)
         }
+    for warning in table.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     splits = [by_seed[s] for s in members.split_seeds]
     first = splits[0]
     parts = {
@@ -185,6 +188,7 @@ def _run(
                 "n_train": first.sizes["train"],
                 "n_val": first.sizes["val"],
                 "n_test": first.sizes["test"],
+                "data.warnings": list(table.warnings),
                 **evaluation[e],
                 "train.final_loss": fitted.final_loss[e],
                 "time.wall_s": fitted.wall_time_s,

@@ -88,7 +88,8 @@ def write_run(run_dir: Path, config_yaml: str, records: Iterable[Mapping[str, An
 
         for path in written:
             path.unlink(missing_ok=True)
-        raise output_error(err, run_dir) from None
+        failed = run_dir / (CONFIG, RECORDS, DONE)[len(written)]
+        raise output_error(err, failed) from None
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:

@@ -62,7 +62,11 @@ def remove_created_dirs(folder: Path, stop: Path | None = None) -> None:
 
 def output_error(err: OSError, where: Path | str) -> OutputError:
     """An OSError while writing under `where` as one line with what to do."""
-    name = err.filename or where
+    name = (
+        where
+        if err.filename is None or Path(str(err.filename)).name.startswith(".")
+        else err.filename
+    )
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         todo = "free some space, or set paths.results_dir to another disk"
     elif err.errno in (errno.ENOTDIR, errno.EEXIST):

@@ -7,7 +7,10 @@ problem is a one-line `DataError` naming the key or path at fault.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -106,11 +109,28 @@ def read_csv_file(path: Path) -> pd.DataFrame:
         ) from None
     if len(frame) == 0:
         raise DataError(f"cannot read {path}: a header but no data rows")
+    frame.attrs["warnings"] = _duplicate_columns(path, is_gzip)
     if frame.shape[1] < 2:
         raise DataError(
             f"cannot read {path}: {frame.shape[1]} column; need features and a target (comma separated)"
         )
     return frame
+
+
+def _duplicate_columns(path: Path, is_gzip: bool) -> list[str]:
+    """A warning when the header repeats a name (pandas renames the copies `a.1`, ...)."""
+    opener = gzip.open if is_gzip else open
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    counts = Counter(header)
+    repeated = [name for name, n in counts.items() if n > 1]
+    if not repeated:
+        return []
+    return [
+        f"{path} repeats the column name{'s' if len(repeated) > 1 else ''} "
+        f"{shorten_list(repeated)}; pandas renamed the copies ({repeated[0]}.1, ...): "
+        "rename them in the file"
+    ]
 
 
 def split_target(
@@ -133,8 +153,11 @@ def _load_csv(dataset_cfg: Any, data_dir: Path) -> Table:
             "dataset=csv dataset.path=FILE [dataset.target=COLUMN] [dataset.task=TASK]"
         )
     path = dataset_file(dataset_cfg, data_dir)
+    warnings: list[str] = []
     if path.is_file():
-        X, y = split_target(read_csv_file(path), dataset_cfg.target, str(path))
+        frame = read_csv_file(path)
+        warnings = frame.attrs.get("warnings", [])
+        X, y = split_target(frame, dataset_cfg.target, str(path))
     elif dataset_cfg.openml_id is not None:
         try:
             X, y = fetch_openml_frame(dataset_cfg.openml_id, data_dir, dataset_cfg.target)
@@ -149,7 +172,13 @@ def _load_csv(dataset_cfg: Any, data_dir: Path) -> Table:
             f"dataset file not found: {path} (dataset.path={dataset_cfg.path}); {DATA_DIR_HINT}"
         )
     return table_from_frame(
-        dataset_cfg.name, X, y, dataset_cfg.task, _categorical(dataset_cfg), drop=_drop(dataset_cfg)
+        dataset_cfg.name,
+        X,
+        y,
+        dataset_cfg.task,
+        _categorical(dataset_cfg),
+        drop=_drop(dataset_cfg),
+        warnings=warnings,
     )
 
 

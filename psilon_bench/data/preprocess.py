@@ -85,7 +85,8 @@ class FeatureEncoder:
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Encoded and standardized features (n, d) float32."""
-        return ((self._encode(X) - self.mean) / self.scale).astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32 -> inf, reported by make_split
+            return ((self._encode(X) - self.mean) / self.scale).astype(np.float32)
 
 
 def fit_features(

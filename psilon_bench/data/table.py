@@ -16,6 +16,10 @@ typing, task detection and label encoding follow one set of rules:
   3..9 are a regression target in PROTOCOLS.md P1).
 - class labels are encoded 0..K-1 in sorted order (numeric labels numerically);
   `class_names` keeps the originals as strings.
+- silent changes are warned about in `Table.warnings` (one line each; printed by the run
+  and stored in every record as `data.warnings`): a column with no values at all (it
+  becomes a constant feature), duplicate CSV column names (pandas renames the copies),
+  and task=auto choosing regression for an integer target with many distinct values.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Table:
     class_names: list[str] = field(default_factory=list)  # original labels of codes 0..K-1
     categorical_columns: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # loader facts (e.g. teacher_support)
+    warnings: list[str] = field(default_factory=list)  # silent changes, one line each
 
     @property
     def n_rows(self) -> int:
@@ -96,13 +101,20 @@ def _is_label_like(values: pd.Series) -> bool:
     )
 
 
+def _is_integral(y: pd.Series) -> bool:
+    """A numeric target whose values are all whole numbers."""
+    if _is_label_like(y):
+        return False
+    values = y.to_numpy(dtype=np.float64, na_value=np.nan)
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+
+
 def detect_task(y: pd.Series) -> str:
     """The task=auto rule of the module docstring."""
     if _is_label_like(y):
         return "classification"
     values = y.to_numpy(dtype=np.float64, na_value=np.nan)
-    integral = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
-    if integral and len(np.unique(values)) <= MAX_AUTO_CLASSES:
+    if _is_integral(y) and len(np.unique(values)) <= MAX_AUTO_CLASSES:
         return "classification"
     return "regression"
 
@@ -182,6 +194,7 @@ def table_from_frame(
     categorical: list[str] | None = None,
     class_names: list[str] | None = None,
     drop: list[str] | None = None,
+    warnings: list[str] | None = None,
 ) -> Table:
     """Build a `Table` from features and target; `class_names` renames codes 0..K-1
     (used by the scikit-learn loaders, whose integer targets come with label names);
@@ -205,9 +218,26 @@ def table_from_frame(
     if len(y) == 0:
         raise DataError(f"{name} has no rows with a target value")
 
+    notes = list(warnings or [])
+    empty = [str(c) for c in X.columns if X[c].isna().all()]
+    if empty:
+        many = len(empty) > 1
+        notes.append(
+            f"column{'s' if many else ''} {shorten_list([repr(c) for c in empty])} of {name} "
+            f"{'hold' if many else 'holds'} no values (all missing) and "
+            f"{'become constant features' if many else 'becomes a constant feature'}; "
+            "drop it from the file"
+        )
     task_name = TaskKind(task).value
     if task_name == "auto":
         task_name = detect_task(y)
+        distinct = len(pd.unique(y))
+        if task_name == "regression" and _is_integral(y):
+            notes.append(
+                f"task=auto treats the integer target of {name} ({distinct} distinct values, "
+                f"more than {MAX_AUTO_CLASSES}) as regression; set dataset.task=classification "
+                "if they are classes"
+            )
     if task_name == "classification":
         codes, names = encode_labels(y)
         if class_names is not None:
@@ -228,4 +258,4 @@ def table_from_frame(
 
     features, categorical_columns = type_features(X, list(categorical or []), name)
     extra = {"dropped_missing_target": dropped} if dropped else {}
-    return Table(name, features, target, task_name, names, categorical_columns, extra)
+    return Table(name, features, target, task_name, names, categorical_columns, extra, notes)

@@ -209,9 +209,7 @@ def _fill(items: list[str], presets: Path, outside: Path) -> list[str]:
     return [a.replace(PRESET, str(presets)).replace(OUT, str(outside)) for a in items]
 
 
-@pytest.mark.parametrize(
-    "index", range(len(CASES)), ids=[" ".join(c[0][1:])[-60:] for c in CASES]
-)
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[" ".join(c[0][1:])[-60:] for c in CASES])
 def test_bad_invocation(index, presets, tmp_path):
     args, code, texts = CASES[index]
     cwd, outside = tmp_path / "cwd", tmp_path / "outside"
@@ -239,7 +237,15 @@ def test_table_is_large_enough():
 def test_options_after_overrides_are_accepted(presets, tmp_path):
     """Hydra wants options before overrides; the CLI reorders them (issue 8, item 3)."""
     res = invoke(
-        ["run", "model.width=3", "--config-dir", str(presets / "tab"), "dataset=iris", "--cfg", "job"],
+        [
+            "run",
+            "model.width=3",
+            "--config-dir",
+            str(presets / "tab"),
+            "dataset=iris",
+            "--cfg",
+            "job",
+        ],
         tmp_path,
     )
     assert res.code == 0, res.err

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 GRID_U0 = 0.05  # v = asinh(u / u0)
 GRID_U_MAX = 1e3  # U: the table covers 0 <= u <= U, the large-u series the rest
 GRID_N = 4096  # nodes, uniform in v
-FORMAT_VERSION = 1  # bump when the stored arrays or how they are computed change
+FORMAT_VERSION = 2  # bump when the stored arrays or how they are computed change (2: checksum)
 TAIL_MIN_TERMS = 6  # non-zero terms of the large-u series used past U (METHODS.md §5)
 
 _SERIES_TOL = 1e-13  # a series value is used where its estimated relative error is below this
@@ -157,6 +157,25 @@ class TableArrays:
     neg_log_pdf0: float
     methods: np.ndarray  # (N,) int8
     errors: np.ndarray  # (N,)
+
+
+def series_psi(alpha: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """psi(u) > 0 straight from the closed forms (alpha 1, 2) or the better of the two series
+    (METHODS.md §5), and its estimated relative error (inf where neither series holds); used
+    to check a cached table independently of its stored arrays."""
+    u = np.asarray(u, dtype=np.float64)
+    if alpha == 2.0:
+        return u / 2, np.zeros_like(u)
+    if alpha == 1.0:
+        return 2 * u / (1 + u * u), np.zeros_like(u)
+    ps, dps, small_err, _ = _small_u_series(alpha, u)
+    small_limit = 0.02 if alpha >= 1 else 0.02 * alpha**4
+    small_err = np.where(u <= small_limit, small_err, np.inf)
+    pl, dpl, large_err = _large_u_series(alpha, u)
+    use_small = small_err <= large_err
+    with np.errstate(invalid="ignore", divide="ignore"):
+        psi = np.where(use_small, -dps / ps, -dpl / pl)
+    return psi, np.minimum(small_err, large_err)
 
 
 def grid_nodes(u0: float = GRID_U0, u_max: float = GRID_U_MAX, n: int = GRID_N) -> np.ndarray:
