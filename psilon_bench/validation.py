@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from psilon_bench.config import Interval, choice
+from psilon_bench.config import SCHEMAS, Interval, choice
 from psilon_bench.errors import ConfigError
 from psilon_bench.safety import walk
 
@@ -67,8 +67,8 @@ def _check_ranges(node: Any, prefix: str) -> None:
         if key == "hydra":
             continue
         dotted = f"{prefix}{key}"
-        if fields and str(key) not in fields:  # `+model.foo=1` adds keys past the schema
-            parent = prefix[:-1] or "the config"
+        if fields and str(key) not in fields and not _forced_sibling_key(node, dotted):
+            parent = prefix[:-1] or "the config"  # `+model.foo=1` adds keys past the schema
             raise ConfigError(
                 f"{dotted} is not a key of {parent}; allowed keys: {', '.join(fields)}"
             )
@@ -84,6 +84,34 @@ def _check_ranges(node: Any, prefix: str) -> None:
             )
         if isinstance(value, DictConfig):
             _check_ranges(value, dotted + ".")
+
+
+def _forced_sibling_key(root: Any, dotted: str) -> bool:
+    """`++group.key=v` may set a key that another option of the group has (a sweep over
+    options with different keys, e.g. `-m regularizer=l2,lp_bridge ++regularizer.p=2`);
+    `+` and typos (no option has the key) stay errors."""
+    group, _, key = dotted.partition(".")
+    if "." in key:
+        return False
+    siblings = {
+        f.name
+        for (g, _), schema in SCHEMAS.items()
+        if g == group
+        for f in dataclasses.fields(schema)
+    }
+    return key in siblings and dotted in _forced_keys(root)
+
+
+def _forced_keys(node: Any) -> set[str]:
+    """Keys set with `++` on the command line (from the config's own `hydra` node when it has
+    one, else from Hydra's running job)."""
+    root = node._get_root() if isinstance(node, DictConfig) else node
+    overrides = OmegaConf.select(root, "hydra.overrides.task", default=None)
+    if overrides is None:
+        from hydra.core.hydra_config import HydraConfig
+
+        overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    return {str(o)[2:].split("=", 1)[0] for o in overrides if str(o).startswith("++")}
 
 
 def _check_value(key: str, value: Any, interval: Interval, many: bool, optional: bool) -> None:

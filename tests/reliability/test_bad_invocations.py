@@ -94,6 +94,8 @@ RUN: list[tuple[list[str], int, list[str]]] = [
     (["+model.foo=1"], 2, ["model.foo", "allowed keys"]),
     (["+model.widht=8"], 2, ["model.widht", "width"]),
     (["++model.bar=2"], 2, ["model.bar"]),
+    (["++model.widht=8"], 2, ["model.widht"]),
+    (["+regularizer.p=3"], 2, ["regularizer.p", "allowed keys"]),
     (["+foo=1"], 2, ["foo", "the config"]),
     (["+split.fraction=0.5"], 2, ["split.fraction"]),
     # unknown options and wrong types
