@@ -24,8 +24,14 @@ from psilon_bench.errors import ConfigError
 VALIDATE_CALLBACK = "psilon_bench.hydra_app.ValidateBeforeWriting"
 #: `_target_` keys Hydra resolves against its registered plugins only (core_plugins/hydra_plugins)
 PLUGIN_TARGETS = ("hydra.launcher._target_", "hydra.sweeper._target_")
-#: logging classes a config may name (handlers that write to the terminal only, the formatter)
-LOGGING_CLASSES = ("logging.StreamHandler", "logging.NullHandler", "logging.Formatter")
+#: logging classes a config may name (Hydra's own handlers and the formatter; a FileHandler's
+#: `filename` must stay inside the run folder, see `_check_logging`)
+LOGGING_CLASSES = (
+    "logging.StreamHandler",
+    "logging.NullHandler",
+    "logging.FileHandler",
+    "logging.Formatter",
+)
 #: `ext://` objects a logging config may name (anything else would import a module)
 LOGGING_EXT = ("ext://sys.stdout", "ext://sys.stderr")
 #: hydra keys that name folders (their values end up in paths and run ids)
@@ -91,13 +97,24 @@ def _check_logging(key: str, value: Any) -> None:
     leaf = key.rpartition(".")[2]
     if leaf == "()":
         raise ConfigError(f"{key}: logging factories `()` are not allowed ({_NO_CODE}); remove it")
+    if leaf == "filename" and not _inside_output(str(value)):
+        raise ConfigError(
+            f"{key}={value}: a log file must be inside the run folder "
+            "(${hydra.runtime.output_dir}/...) or a relative name"
+        )
     if leaf == "class" and value not in LOGGING_CLASSES:
         raise ConfigError(
-            f"{key}={value}: logging classes may only be {', '.join(LOGGING_CLASSES)} "
-            f"({_NO_CODE}; psilon-bench writes no log files)"
+            f"{key}={value}: logging classes may only be {', '.join(LOGGING_CLASSES)} ({_NO_CODE})"
         )
     if isinstance(value, str) and value.startswith("ext://") and value not in LOGGING_EXT:
         raise ConfigError(f"{key}={value}: only {', '.join(LOGGING_EXT)} are allowed ({_NO_CODE})")
+
+
+def _inside_output(filename: str) -> bool:
+    """Hydra's own log file names: under the run folder, or relative without `..`."""
+    if filename.startswith("${hydra.runtime.output_dir}/"):
+        return ".." not in filename
+    return not filename.startswith(("/", "~", "$")) and ".." not in filename
 
 
 def install_hydra_guard() -> None:
