@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, special
 
+from psilon_bench.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 GRID_U0 = 0.05  # v = asinh(u / u0)
@@ -238,7 +240,10 @@ def build_table_arrays(
     methods[1:] = method
     errors = np.concatenate([[0.0], error])
     if not (np.all(np.isfinite(psi)) and np.all(np.isfinite(ratio)) and np.all(p > 0)):
-        raise RuntimeError(f"SaS table for alpha={alpha} has non-finite values")
+        raise ConfigError(
+            f"regularizer.alpha={alpha}: the SaS density cannot be tabulated this close to 0 "
+            "(non-finite values); use a larger alpha (0.1 works)"
+        )
     if errors.max() > 1e-7:
         log.warning(
             "SaS table alpha=%s: node values have estimated relative errors up to %.1e",
