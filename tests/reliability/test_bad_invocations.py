@@ -192,7 +192,7 @@ RUN: list[tuple[list[str], int, list[str]]] = [
     (["--cfg", "jobb"], 2, ["--cfg", "jobb", "--help"]),
     (["--cfg"], 2, ["--cfg", "--help"]),
     (["--bogus"], 2, ["--bogus", "--help"]),
-    (["--config-dir"], 2, ["config directory"]),
+    (["--config-dir"], 2, ["--config-dir needs a value"]),
     (["-m", "--cfg", "job"], 2, ["--cfg", "--multirun"]),
 ]
 if not torch.cuda.is_available():
@@ -220,7 +220,8 @@ def test_bad_invocation(index, presets, tmp_path):
     outside.mkdir()
     # every other `run` row writes outside the working directory
     sets_results = any(a.startswith("paths.results_dir") for a in args)
-    if args[0] == "run" and index % 2 and not sets_results:
+    takes_value = args[-1] in ("--config-dir", "--cfg")
+    if args[0] == "run" and index % 2 and not sets_results and not takes_value:
         args = [*args, f"paths.results_dir={OUT}/results"]
     res = invoke(_fill(args, presets, outside), cwd)
     line = res.one_line_error()

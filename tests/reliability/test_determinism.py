@@ -4,6 +4,7 @@ CLI, apart from timing fields and the run id (and the folder name, which holds t
 from __future__ import annotations
 
 import json
+import time
 
 from invoke import invoke
 
@@ -32,9 +33,13 @@ def test_same_config_and_seed_give_identical_records(tmp_path):
     for _ in range(2):
         res = invoke(ARGS, tmp_path)
         assert res.code == 0, res.err
+        time.sleep(1.1)  # folder names hold the second (and a per-process token)
     first, second = sorted(p.parent for p in (tmp_path / "results").rglob("DONE"))
     assert first != second
     assert (first / "config.yaml").read_bytes() == (second / "config.yaml").read_bytes()
     a, b = _stable_lines(first), _stable_lines(second)
     assert len(a) == 4 and a == b
-    assert any(k.startswith("time.") for k in json.loads((first / "records.jsonl").read_text().splitlines()[0]))
+    assert any(
+        k.startswith("time.")
+        for k in json.loads((first / "records.jsonl").read_text().splitlines()[0])
+    )

@@ -61,8 +61,16 @@ def test_sas_table_evaluates_on_gpu(tmp_path):
 
 def test_sweep_runs_on_trainer_gpu(tmp_path):
     res = invoke(
-        ["run", "-m", "trainer=gpu", "trainer.steps=10", "trainer.epochs=null", "seeds=2",
-         "dataset=iris", "regularizer=l2,soft_diamond"],
+        [
+            "run",
+            "-m",
+            "trainer=gpu",
+            "trainer.steps=10",
+            "trainer.epochs=null",
+            "seeds=2",
+            "dataset=iris",
+            "regularizer=l2,soft_diamond",
+        ],
         tmp_path,
     )
     assert res.code == 0, res.err
