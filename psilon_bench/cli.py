@@ -3,6 +3,7 @@
     psilon-bench run [overrides...]        train the members of one config (Hydra app)
     psilon-bench run -m [sweep...]         a Hydra multirun sweep
     psilon-bench datasets [--data-dir D]   the dataset registry and what is available offline
+    psilon-bench table DIR... / plot DIR... --kind K   tables and figures (psilon_bench.report)
 
 `run` hands the rest of argv to the `@hydra.main` entry point (`--help`, `--cfg job`,
 `--info`, `-m` work as in Hydra). User errors print one line and exit with code 2; torch
@@ -23,6 +24,8 @@ commands:
   run -m [sweep...]         Hydra multirun: psilon-bench run -m regularizer=l2,weight_decay
   run --help                every config group and option (Hydra's help); --cfg job prints the config
   datasets [--data-dir D]   list the dataset registry (rows, features, task, source, offline?)
+  table DIR... [options]    select on validation, tabulate, test across datasets (table --help)
+  plot DIR... --kind K      figures: pareto, lambda-path, lipschitz, pruning, curves (plot --help)
 
 options:
   -h, --help                this message
@@ -50,8 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(lambda: _run(rest))
     if command == "datasets":
         return _guarded(lambda: _datasets(rest))
+    if command in ("table", "plot"):
+        from psilon_bench.report import commands
+
+        return _guarded(lambda: getattr(commands, command)(rest))
     print(
-        f"error: unknown command {command!r}; allowed: run, datasets (see psilon-bench --help)",
+        f"error: unknown command {command!r}; allowed: run, datasets, table, plot (see psilon-bench --help)",
         file=sys.stderr,
     )
     return 2

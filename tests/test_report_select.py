@@ -114,7 +114,7 @@ def test_summary_mean_std_over_seeds(sweep):
     row = summ.loc["mlp+l2"]
     assert row["test.accuracy.mean"] == pytest.approx(np.mean([0.80, 0.75]))
     assert row["test.accuracy.std"] == pytest.approx(np.std([0.80, 0.75], ddof=1))
-    assert row["n"] == 2 and row["n_failed"] == 0 and row["strength"] == pytest.approx(0.55)
+    assert row["n"] == 2 and row["n_failed"] == 0 and row["strength"] == 1.0
     bad = summ.loc["mlp+lp_bridge(p=0.8)"]
     assert bad["n"] == 0 and bad["n_failed"] == 1 and math.isnan(bad["test.accuracy.mean"])
 

@@ -127,12 +127,12 @@ def _rank_order(group: pd.DataFrame, axes: list[str], metric: str) -> pd.DataFra
     return cand.sort_values(sort_cols, ascending=ascending, kind="mergesort")
 
 
-def summarize(selected: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """One row per (task, data, method, prune.amount): for each metric `<m>.mean` and
+def summarize(selected: pd.DataFrame, metrics: list[str], by=("data",)) -> pd.DataFrame:
+    """One row per (task, *by, method, prune.amount): for each metric `<m>.mean` and
     `<m>.std` (sample std, ddof 1) over the selected seeds and folds; `n` (selected
-    members), `n_failed` (groups whose members all diverged) and the median selected
-    `strength` and `lr`."""
-    keys = ["task", "data", "method", "prune.amount"]
+    members), `n_failed` (groups whose members all diverged) and the most often selected
+    `strength` and `lr` (ties: the larger strength, the smaller lr)."""
+    keys = ["task", *[b for b in by if b != "task"], "method", "prune.amount"]
     rows = []
     for key, g in selected.groupby(keys, sort=True, dropna=False):
         ok = g[g["selected"].astype(bool)]
@@ -144,6 +144,16 @@ def summarize(selected: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         row["n"] = len(ok)
         row["n_failed"] = int((~g["selected"].astype(bool)).sum())
         for a in AXES:
-            row[a] = pd.to_numeric(ok[a], errors="coerce").median() if a in ok.columns else np.nan
+            row[a] = _mode(ok[a], larger=(a == "strength")) if a in ok.columns else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _mode(values: pd.Series, larger: bool) -> float:
+    """The most frequent value; among equally frequent ones the largest (or smallest)."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return np.nan
+    counts = v.value_counts()
+    top = counts[counts == counts.max()].index
+    return float(top.max() if larger else top.min())

@@ -1,0 +1,209 @@
+"""`psilon-bench table` and `psilon-bench plot`: argument parsing, validation of every
+input before anything is written, then output. Bad input is a UserError (one line,
+exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from psilon_bench import io
+from psilon_bench.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _list(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def table_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="psilon-bench table",
+        description="Select members on validation and tabulate their test metrics "
+        "(mean +- std over seeds), with statistics across datasets.",
+    )
+    p.add_argument(
+        "dirs", nargs="+", metavar="DIR", help="folders holding run folders (searched recursively)"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="where table.*, selected.csv, stats.csv, cd.* go (default: the first DIR)",
+    )
+    p.add_argument(
+        "--by",
+        default="data",
+        help="comma-separated record columns that group rows (default: data)",
+    )
+    p.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated metrics (default: test.accuracy,test.log_loss | test.rmse)",
+    )
+    p.add_argument(
+        "--select-on",
+        default=None,
+        help="validation metric of selection (default: val.log_loss | val.rmse)",
+    )
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="method the Wilcoxon tests compare against (default: mlp+none, else the first mlp method)",
+    )
+    return p
+
+
+def table(argv: list[str]) -> int:
+    from rich.console import Console
+
+    from psilon_bench.report import stats as st
+    from psilon_bench.report import tables as tb
+    from psilon_bench.report.collect import collect
+    from psilon_bench.report.select import select, summarize
+
+    ns = table_parser().parse_args(argv)
+    by, asked = _list(ns.by) or ["data"], _list(ns.metrics)
+    collected = collect([Path(d) for d in ns.dirs])
+    records = collected.records
+    tb.check_by(records, by)
+    tb.check_metrics(records, asked)
+    selected = select(records, ns.select_on)
+    shown = asked or sorted(
+        {m for ms in tb.DEFAULT_METRICS.values() for m in ms} & set(records.columns)
+    )
+    summary = summarize(selected, shown, by)
+    blocks = tb.blocks(summary, by, asked, records)
+    if not blocks:
+        raise UserError(f"none of the metrics {', '.join(shown)} has a value in these records")
+    labels = {b.label(r) for b in blocks for _, r in b.rows.iterrows()}
+    if ns.baseline is not None and ns.baseline not in labels:
+        raise UserError(
+            f"--baseline {ns.baseline!r} is not a method here; allowed: {', '.join(sorted(labels))}"
+        )
+    results = [st.compute(b, ns.baseline) for b in blocks]
+
+    out = Path(ns.out) if ns.out else Path(ns.dirs[0])
+    console = Console()
+    for block, res in zip(blocks, results):
+        console.print(tb.rich_table(block, console.width))
+        _print_stats(console, res)
+    for line in collected.notes():
+        console.print(line, markup=False, highlight=False)
+    written = _write_tables(out, blocks, results, selected, shown)
+    console.print(f"written: {', '.join(written)} in {out}", markup=False, highlight=False)
+    return 0
+
+
+def _write_tables(out: Path, blocks, results, selected, shown) -> list[str]:
+    import pandas as pd
+
+    from psilon_bench.report import stats as st
+    from psilon_bench.report import tables as tb
+
+    tidy = pd.concat([b.rows for b in blocks], ignore_index=True)
+    files = {
+        "table.csv": tidy.to_csv(index=False),
+        "selected.csv": tb.selected_csv(selected, shown),
+        "table.md": tb.markdown(blocks),
+        "table.tex": tb.latex(blocks),
+    }
+    done = [r for r in results if not r.skipped()]
+    if done:
+        files["stats.csv"] = pd.concat([r.table for r in done], ignore_index=True).to_csv(
+            index=False
+        )
+    for name, text in files.items():
+        io.atomic_write(out / name, text)
+    written = list(files)
+    figures = [r for r in results if r.rank_result is not None]
+    for r in figures:
+        stem = "cd" if len(figures) == 1 else f"cd-{r.task}"
+        fig = st.cd_figure(r.rank_result)
+        written += _save(fig, out, stem)
+    return written
+
+
+def _save(fig, out: Path, stem: str) -> list[str]:
+    """PNG and PDF of `fig`, each written atomically."""
+    import io as _io
+
+    import matplotlib.pyplot as plt
+
+    names = []
+    for ext in ("png", "pdf"):
+        buf = _io.BytesIO()
+        fig.savefig(buf, format=ext, dpi=200, bbox_inches="tight")
+        io.atomic_write(out / f"{stem}.{ext}", buf.getvalue())
+        names.append(f"{stem}.{ext}")
+    plt.close(fig)
+    return names
+
+
+def _print_stats(console, res) -> None:
+    from rich.table import Table
+
+    for note in res.notes:
+        console.print(note, markup=False, highlight=False)
+    if res.skipped():
+        return
+    t = res.table
+    head = f"statistics ({res.task}, {res.metric}, {int(t['n_datasets'].iloc[0])} datasets)"
+    if not t["friedman_p"].isna().all():
+        head += (
+            f": Friedman chi2 = {t['friedman_stat'].iloc[0]:.3g}, p = {t['friedman_p'].iloc[0]:.3g};"
+            f" Nemenyi CD = {t['cd'].iloc[0]:.3g}"
+        )
+    table = Table(title=head, title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("method", overflow="fold")
+    table.add_column("mean rank", justify="right", no_wrap=True)
+    base = t["baseline"].iloc[0]
+    table.add_column(f"W/T/L vs {base}", justify="right", no_wrap=True)
+    table.add_column("Wilcoxon p (Holm)", justify="right", no_wrap=True)
+    for _, r in t.iterrows():
+        wtl = (
+            "-"
+            if r["wins"] != r["wins"]
+            else f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}"
+        )
+        p = "-" if r["wilcoxon_p_holm"] != r["wilcoxon_p_holm"] else f"{r['wilcoxon_p_holm']:.3g}"
+        table.add_row(r["method"], f"{r['mean_rank']:.2f}", wtl, p)
+    console.print(table)
+
+
+def plot_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="psilon-bench plot", description="Figures from the records of run folders.")
+    p.add_argument(
+        "dirs", nargs="+", metavar="DIR", help="folders holding run folders (searched recursively)"
+    )
+    p.add_argument(
+        "--kind", required=True, help="pareto, lambda-path, lipschitz, pruning or curves"
+    )
+    p.add_argument(
+        "--out", default=None, help="where <kind>.png and <kind>.pdf go (default: the first DIR)"
+    )
+    p.add_argument(
+        "--select-on", default=None, help="validation metric of selection (lambda-path, pruning)"
+    )
+    return p
+
+
+def plot(argv: list[str]) -> int:
+    from psilon_bench.report import figures
+    from psilon_bench.report.collect import collect
+
+    ns = plot_parser().parse_args(argv)
+    if ns.kind not in figures.KINDS:
+        raise UserError(
+            f"--kind {ns.kind!r} is not a plot kind; allowed: {', '.join(figures.KINDS)}"
+        )
+
+    collected = collect([Path(d) for d in ns.dirs])
+    fig = figures.draw(ns.kind, collected, select_on=ns.select_on)
+    out = Path(ns.out) if ns.out else Path(ns.dirs[0])
+    written = _save(fig, out, ns.kind)
+    print(f"written: {', '.join(written)} in {out}")
+    return 0

@@ -1,0 +1,233 @@
+"""`psilon-bench table` and `plot` on a tiny REAL sweep (real Hydra, real run folders),
+checked against the records read independently with json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from psilon_bench.cli import main
+from psilon_bench.errors import UserError
+from psilon_bench.report import figures
+from psilon_bench.report.collect import collect
+from psilon_bench.report.tables import fmt_mean_std
+
+QUICK = ["trainer=quick", "trainer.threads=1", "seeds=2"]
+ENV = {"OMP_NUM_THREADS": "1", "COLUMNS": "80"}
+
+
+def _sweep(tmp_path_factory, name: str, overrides: list[str]) -> Path:
+    cwd = tmp_path_factory.mktemp(name)
+    args = ["run", "-m", *overrides, *QUICK, "hydra.sweep.dir=sweep"]
+    res = run_cli(args, cwd, env=ENV)
+    assert res.returncode == 0, res.stderr
+    return cwd / "sweep"
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory) -> Path:
+    """3 classification datasets + 1 regression dataset x 2 regularizers x 2 strengths."""
+    grid = ["dataset=iris,wine,moons,diabetes", "regularizer=l2,lp_bridge"]
+    return _sweep(tmp_path_factory, "sweep", [*grid, "regularizer.strength=[0.001,0.1]"])
+
+
+@pytest.fixture(scope="session")
+def pruned(tmp_path_factory) -> Path:
+    """Neuron-norm pruning at 0 and 0.5 of the units (one run per fraction)."""
+    grid = ["dataset=iris", "pruning=neuron_norm", "pruning.fraction=0.0,0.5"]
+    return _sweep(tmp_path_factory, "pruned", grid)
+
+
+def raw_records(root: Path) -> list[dict]:
+    out = []
+    for done in root.rglob("DONE"):
+        lines = (done.parent / "records.jsonl").read_text().splitlines()
+        out += [json.loads(line) for line in lines if line.strip()]
+    return out
+
+
+def test_table_from_a_real_sweep(sweep, tmp_path):
+    out = tmp_path / "out"
+    res = run_cli(["table", str(sweep), "--out", str(out)], tmp_path, env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "selected.csv",
+        "stats.csv",
+        "table.csv",
+        "table.md",
+        "table.tex",
+    ]
+    # selection recomputed from the raw records: per (dataset, regularizer, seed) the
+    # strength with the lowest validation log-loss / rmse (ties: the larger strength)
+    groups = defaultdict(list)
+    for r in raw_records(sweep):
+        groups[(r["dataset"], r["cfg.regularizer.name"], r["seed"])].append(r)
+    chosen = {}
+    for key, recs in groups.items():
+        metric = "val.log_loss" if recs[0]["task"] == "classification" else "val.rmse"
+        chosen[key] = min(recs, key=lambda r: (r[metric], -r["strength"]))
+    sel = pd.read_csv(out / "selected.csv")
+    assert len(sel) == len(chosen) == 4 * 2 * 2
+    for _, row in sel.iterrows():
+        best = chosen[(row["dataset"], row["method"].split("+")[1], row["seed"])]
+        assert row["strength"] == best["strength"]
+    table = pd.read_csv(out / "table.csv")
+    assert len(table) == 4 * 2 and set(table["method"]) == {"mlp+l2", "mlp+lp_bridge"}
+    row = table[(table["data"] == "wine") & (table["method"] == "mlp+l2")].iloc[0]
+    acc = [chosen[("wine", "l2", s)]["test.accuracy"] for s in (0, 1)]
+    assert row["test.accuracy.mean"] == pytest.approx(np.mean(acc))
+    assert row["test.accuracy.std"] == pytest.approx(np.std(acc, ddof=1))
+    reg = table[table["data"] == "diabetes"]
+    assert reg["test.rmse.mean"].notna().all() and reg["test.accuracy.mean"].isna().all()
+    # terminal: classification and regression blocks, 80 columns, numbers never broken
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "classification" in res.stdout and "regression" in res.stdout
+    for _, r in table.iterrows():
+        metric = "test.accuracy" if r["task"] == "classification" else "test.rmse"
+        assert fmt_mean_std(r[f"{metric}.mean"], r[f"{metric}.std"]) in res.stdout
+    assert "statistics (classification, test.accuracy, 3 datasets)" in res.stdout
+    assert "statistics skipped (regression): 1 dataset(s)" in res.stdout
+    stats = pd.read_csv(out / "stats.csv")
+    assert (
+        set(stats["method"]) == {"mlp+l2", "mlp+lp_bridge"}
+        and (stats["baseline"] == "mlp+l2").all()
+    )
+    md = (out / "table.md").read_text()
+    assert "### classification" in md and "### regression" in md and md.count("**") >= 2 * 4 * 2
+    tex = (out / "table.tex").read_text()
+    assert "\\toprule" in tex and "\\textbf{" in tex and "mlp+lp\\_bridge" in tex
+
+
+def test_table_options_metrics_select_on_by(sweep, tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["--metrics", "test.accuracy,val.accuracy", "--select-on", "val.accuracy"]
+    args += ["--by", "dataset", "--baseline", "mlp+lp_bridge"]
+    assert main(["table", str(sweep), "--out", str(out), *args]) == 0
+    table = pd.read_csv(out / "table.csv")
+    assert "val.accuracy.mean" in table.columns and "test.log_loss.mean" not in table.columns
+    assert set(table["task"]) == {"classification"}  # no regression metric asked for
+    assert (pd.read_csv(out / "selected.csv")["selected_on"] == "val.accuracy").all()
+    assert (pd.read_csv(out / "stats.csv")["baseline"] == "mlp+lp_bridge").all()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--metrics", "test.nope"], "--metrics 'test.nope' is not a recorded metric; allowed:"),
+        (["--select-on", "val.nope"], "--select-on 'val.nope' is not a metric"),
+        (["--baseline", "resnet"], "--baseline 'resnet' is not a method here; allowed: mlp+l2"),
+        (["--by", "colour"], "--by 'colour' is not a record column"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_table_bad_input_is_one_line_and_writes_nothing(sweep, tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert main(["table", str(sweep), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_no_runs_and_unknown_plot_kind(sweep, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["table", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "no complete run" in err and err.count("\n") == 1
+    assert main(["plot", str(sweep), "--kind", "pie", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "allowed: pareto, lambda-path, lipschitz, pruning, curves" in err
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_table_and_plot_import_neither_torch_nor_hydra(sweep, tmp_path):
+    code = (
+        "import sys; from psilon_bench.cli import main; "
+        f"assert main(['table', {str(sweep)!r}, '--out', {str(tmp_path)!r}]) == 0; "
+        f"assert main(['plot', {str(sweep)!r}, '--kind', 'pareto', '--out', {str(tmp_path)!r}]) == 0; "
+        "print('torch' in sys.modules, 'hydra' in sys.modules, 'psilon_bench.models' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=None)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-3:] == ["False", "False", "False"]
+    assert (tmp_path / "pareto.png").stat().st_size > 0 and (
+        tmp_path / "pareto.pdf"
+    ).stat().st_size > 0
+
+
+def _labels(fig):
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert axes
+    for ax in axes:
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+        assert ax.lines or ax.collections
+    assert fig.legends  # one legend, outside the panels
+    return axes
+
+
+def test_figures_from_the_real_sweep(sweep):
+    c = collect([sweep])
+    fig = figures.draw("pareto", c)
+    axes = _labels(fig)
+    assert axes[0].get_xlabel().startswith(("exact sparsity", "sparsity"))
+    fig = figures.draw("lambda-path", c)
+    axes = _labels(fig)
+    assert all(ax.get_xscale() == "log" for ax in axes)
+    legend = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"mlp+l2", "selected \u03bb", "validation (dashed)"} <= legend
+    fig = figures.draw("lipschitz", c)
+    axes = _labels(fig)
+    assert len(axes) == 4 * 2 and all(ax.get_yscale() == "log" for ax in axes)
+    legend = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"1-path-norm", "empirical lower bound"} <= legend
+    with pytest.raises(UserError, match="no pruned records"):
+        figures.draw("pruning", c)
+    with pytest.raises(UserError, match="no curves.jsonl beside the records of 8 run"):
+        figures.draw("curves", c)
+
+
+def test_pruning_figure_and_pruned_rows(pruned, tmp_path):
+    c = collect([pruned])
+    assert sorted(c.records["prune.amount"].unique()) == [0.0, 0.5]
+    (ax,) = _labels(figures.draw("pruning", c))
+    assert ax.get_xlabel().startswith("fraction of") and ax.get_ylabel() == "test accuracy"
+    res = run_cli(["table", str(pruned), "--out", str(tmp_path)], tmp_path, env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert "[pruned 0.5]" in (tmp_path / "table.md").read_text()
+
+
+def test_curves_figure_from_a_hand_written_curves_file(sweep, tmp_path):
+    run = next(p.parent for p in sorted(sweep.rglob("DONE")))
+    shutil.copytree(run, tmp_path / "run")
+    records = raw_records(tmp_path / "run")
+    lines = [
+        json.dumps(
+            {
+                "member": r["member"],
+                "seed": r["seed"],
+                "strength": r["strength"],
+                "lr": r.get("lr"),
+                "step": step,
+                "train.loss": 1.0 / step,
+                "val.loss": 1.0 / step + r["strength"],
+            }
+        )
+        for r in records
+        for step in (10, 20, 30)
+    ]
+    (tmp_path / "run" / "curves.jsonl").write_text("\n".join(lines) + "\n")
+    (ax,) = _labels(figures.draw("curves", collect([tmp_path / "run"])))
+    assert ax.get_xlabel() == "optimizer step" and len(ax.lines) == 2  # one line per strength
+    y = ax.lines[1].get_ydata()
+    assert y == pytest.approx([1 / 10 + 0.1, 1 / 20 + 0.1, 1 / 30 + 0.1])
