@@ -13,9 +13,15 @@ import contextlib
 import io
 import os
 
-COMMANDS = ("run", "datasets", "--help", "--version")
+from psilon_bench.report import PLOT_KINDS
+
+COMMANDS = ("run", "datasets", "table", "plot", "--help", "--version")
 RUN_FLAGS = ("--multirun", "-m", "--help", "--hydra-help", "--cfg", "--info", "--config-dir")
 DATASETS_FLAGS = ("--data-dir", "--help")
+REPORT_FLAGS = {  # psilon_bench.report.commands
+    "table": ("--out", "--by", "--metrics", "--select-on", "--baseline", "--help"),
+    "plot": ("--kind", "--out", "--select-on", "--help"),
+}
 
 BASH = """_psilon_bench_complete()
 {
@@ -72,6 +78,10 @@ def candidates(line: str) -> list[str]:
         return [c for c in COMMANDS if c.startswith(current)]
     if before[0] == "datasets":
         return [f for f in DATASETS_FLAGS if f.startswith(current)]
+    if before[0] in REPORT_FLAGS:  # folders complete through the shell's default
+        if before[-1] == "--kind":
+            return [k for k in PLOT_KINDS if k.startswith(current)]
+        return [f for f in REPORT_FLAGS[before[0]] if current and f.startswith(current)]
     if before[0] != "run":
         return []
     if current.startswith("-"):

@@ -75,7 +75,16 @@ def test_query_lists_subcommands_groups_and_keys(tmp_path):
         assert res.returncode == 0, res.stderr
         return res.stdout.split()
 
-    assert set(query("psilon-bench ")) == {"run", "datasets", "--help", "--version"}
+    assert set(query("psilon-bench ")) == {
+        "run",
+        "datasets",
+        "table",
+        "plot",
+        "--help",
+        "--version",
+    }
+    assert query("psilon-bench plot sweeps --kind l") == ["lambda-path", "lipschitz"]
+    assert query("psilon-bench table sweeps --se") == ["--select-on"]
     groups = query("psilon-bench run ")
     assert {"model=", "regularizer=", "dataset=", "seeds="} <= set(groups)
     models = query("psilon-bench run model=")

@@ -1,3 +1,5 @@
 """The report layer (issue 7): read records on disk (never models), select members on
 validation, tabulate, test across datasets and draw figures. Imports `psilon_bench.io`,
 pandas, scipy, autorank, matplotlib and rich only: never torch, never Hydra."""
+
+PLOT_KINDS = ("pareto", "lambda-path", "lipschitz", "pruning", "curves")  # `plot --kind`

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from psilon_bench.errors import UserError
+from psilon_bench.report import PLOT_KINDS
 from psilon_bench.report.collect import Collected, run_curves
 from psilon_bench.report.select import higher_is_better, select, select_metric, summarize
 
@@ -303,13 +304,7 @@ def curves(c: Collected, select_on: str | None = None):
     return fig
 
 
-KINDS = {
-    "pareto": pareto,
-    "lambda-path": lambda_path,
-    "lipschitz": lipschitz,
-    "pruning": pruning,
-    "curves": curves,
-}
+KINDS = dict(zip(PLOT_KINDS, (pareto, lambda_path, lipschitz, pruning, curves)))
 
 
 def draw(kind: str, collected: Collected, select_on: str | None = None):
