@@ -210,3 +210,20 @@ def test_parallel_workers_draw_no_bars(tmp_path):
     text = ANSI.sub("", raw).replace("\r", "")
     for folder in tmp_path.rglob("DONE"):  # each worker's summary whole, its path unbroken
         assert f"records:\n{folder.parent / 'records.jsonl'}" in text
+
+
+def test_datasets_listing_at_80_columns_and_through_a_pipe(tmp_path):
+    code, raw = _pty_run(["datasets"], tmp_path)
+    assert code == 0, raw
+    lines = ANSI.sub("", raw).replace("\r", "").splitlines()
+    assert lines[1] == str(tmp_path / "data")  # the data folder whole on its own line
+    assert all(len(ln) <= 80 for ln in lines[2:]), [ln for ln in lines if len(ln) > 80]
+    magic = next(ln.split() for ln in lines if ln.split()[:1] == ["magic_telescope"])
+    assert magic[1:4] == ["19020", "10", "classification"]
+    header = next(ln.split() for ln in lines if ln.split()[:1] == ["name"])
+    assert header == ["name", "rows", "features", "task", "source", "offline"]
+    assert "descriptions left out" in lines[-1]
+    res = run_cli(["datasets", "--data-dir", str(tmp_path)], tmp_path)
+    assert res.returncode == 0 and "\x1b" not in res.stdout
+    magic = next(ln for ln in res.stdout.splitlines() if ln.split()[:1] == ["magic_telescope"])
+    assert "19020" in magic and "MAGIC" in magic  # the description too, at natural width
