@@ -106,3 +106,34 @@ def test_zsh_script_and_bad_spec(tmp_path):
     assert "query=zsh" in res.stdout
     res = run_cli(["run", "-sc", "install=fish"], tmp_path)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "install=bash" in res.stderr
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh not installed")
+@needs_script
+def test_zsh_install_registers_and_completes(tmp_path):
+    """Real zsh: the script registers `psilon-bench` with compdef; its function, called as
+    the completion system calls it (`words`, `CURRENT`), hands the candidates to compadd
+    (replaced here by a printer: compadd only works inside a completion widget)."""
+    script = (
+        'eval "$(psilon-bench run -sc install=zsh)"\n'
+        'print -r -- "rule=$_comps[psilon-bench]"\n'
+        'compadd() { print -rl -- "$@" }\n'
+        "words=(psilon-bench run model=ps); CURRENT=3; _psilon_bench_complete\n"
+        'words=(psilon-bench ""); CURRENT=2; _psilon_bench_complete\n'
+    )
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)}
+    res = subprocess.run(
+        ["zsh", "-f", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "rule=_psilon_bench_complete"
+    got = [ln for ln in lines[1:] if ln not in ("-S", "", "--")]
+    assert got == [
+        "model=psilon_net",
+        "model=psilon_resnet",
+        "run",
+        "datasets",
+        "--help",
+        "--version",
+    ]
