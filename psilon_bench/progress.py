@@ -39,19 +39,12 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(bar_width=None),
-                MofNCompleteColumn(),
-                TextColumn("member-steps  loss {task.fields[loss]}"),
+                TextColumn("{task.fields[detail]}"),  # steps and loss; empty on status lines
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=True,
@@ -76,7 +69,8 @@ class RunProgress:
         shown: list[Any] = []
 
         def show() -> None:
-            shown.append(self.progress.add_task(text, total=None, loss="-"))
+            shown.append(self.progress.add_task(text, total=None, detail=""))
+            self.progress.refresh()  # drawn now, not at the next refresh tick
 
         timer = threading.Timer(STATUS_DELAY_S, show)
         timer.daemon = True
@@ -114,8 +108,10 @@ class ChunkProgress:
         label = f"{run.n_members} member{'s' if run.n_members != 1 else ''}"
         if self.size < run.n_members:  # the chunk in training
             label = f"members {self.members.start + 1}-{self.members.stop} of {run.n_members}"
+        total = run.n_members * n_steps
         if run.task is None:
-            run.task = run.progress.add_task(label, total=run.n_members * n_steps, loss="-")
+            detail = f"0/{total} member-steps  loss -"
+            run.task = run.progress.add_task(label, total=total, detail=detail)
         run.progress.update(run.task, description=label)
 
     def update(self, step: int, losses: Any, alive: Any) -> None:
@@ -125,7 +121,8 @@ class ChunkProgress:
         live = losses.detach().cpu()[alive.cpu()]
         loss = f"{live.mean().item():.4f}" if live.numel() else "diverged"
         done = run.done_members * self.n_steps + self.size * (step + 1)
-        run.progress.update(run.task, completed=done, loss=loss)
+        detail = f"{done}/{run.n_members * self.n_steps} member-steps  loss {loss}"
+        run.progress.update(run.task, completed=done, detail=detail)
 
     def end(self) -> None:
         self.run.done_members += self.size

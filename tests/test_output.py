@@ -128,7 +128,7 @@ def test_status_line_only_after_a_second():
         with progress.status("loading quick"):
             pass
         with progress.status("evaluating slow"):
-            time.sleep(1.3)
+            time.sleep(2.0)
     text = ANSI.sub("", out.getvalue())
     assert "evaluating slow" in text and "loading quick" not in text
 
