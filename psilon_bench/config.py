@@ -232,6 +232,26 @@ class WeightNormConfig:
     output_bias: bool = True  # false: a bias-free output layer (output_layer=plain only)
 
 
+@dataclass
+class SklearnLinearConfig:
+    """scikit-learn logistic / ridge regression baselines (`psilon_bench.baselines`, PROTOCOLS.md
+    P1); their penalty strength is `regularizer.strength` (1/C for logistic, alpha for ridge)."""
+
+    name: str = MISSING
+    max_iter: int = ranged(1000, 1)  # solver iterations (lbfgs for logistic; ridge: unused)
+    tol: float = ranged(1e-4, 0, None, "neither")  # solver tolerance
+
+
+@dataclass
+class SklearnForestConfig:
+    """scikit-learn random forest baseline (`psilon_bench.baselines`): `regularizer.strength`
+    is min_samples_leaf (0 and 1 both mean 1, fully grown trees)."""
+
+    name: str = "sklearn_rf"
+    n_estimators: int = ranged(200, 1)  # trees
+    max_features: float | None = ranged(None, 0, 1, "right", optional=True)  # null: sklearn's
+
+
 # --------------------------------------------------------------------------------------
 # regularizer/
 
@@ -469,6 +489,8 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     (None, "base_config"): Config,
     ("model", "base_mlp"): MLPConfig,
     ("model", "base_weightnorm"): WeightNormConfig,
+    ("model", "base_sklearn_linear"): SklearnLinearConfig,
+    ("model", "base_sklearn_forest"): SklearnForestConfig,
     ("regularizer", "base_regularizer"): RegularizerConfig,
     ("regularizer", "base_lp_bridge"): LpBridgeConfig,
     ("regularizer", "base_soft_diamond"): SoftDiamondConfig,

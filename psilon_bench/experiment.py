@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from psilon_bench import baselines, io, models, regularizers
 from psilon_bench import data as data_pkg
-from psilon_bench import io, models, regularizers
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.grid import Members
@@ -107,14 +107,90 @@ def _run(
         print(f"warning: {warning}", file=sys.stderr)
     splits = [by_seed[s] for s in members.split_seeds]
     first = splits[0]
+    d_out = first.n_classes if first.task == "classification" else 1
+    data_s = time.time() - started
+    if baselines.is_baseline(cfg.model):  # scikit-learn: one estimator per member, no torch
+        t_fit = threads or cfg.trainer.threads or 1
+        evaluation, fit_s = baselines.fit_members(
+            cfg.model, splits, members.seeds, members.strengths, t_fit
+        )
+        E, d_in, chunk_size, eval_s = len(members), first.n_features, len(members), 0.0
+        fitted = FitResult(0, fit_s, diverged_step=[None] * E, final_loss=[None] * E)
+    else:
+        d_in, evaluation, fitted, chunk_size, eval_s = _train_networks(
+            cfg, members, splits, device, dtype, threads, cores, progress
+        )
+
+    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    flat_cfg = {f"cfg.{k}": v for k, v in io.flatten(resolved).items()}
+    run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{uuid.uuid4().hex[:8]}"
+    records = []
+    for e in range(len(members)):
+        diverged = fitted.diverged_step[e]
+        records.append(
+            {
+                "run_id": run_id,
+                "member": e,
+                "seed": members.seeds[e],
+                "split_seed": members.split_seeds[e],
+                "strength": members.strengths[e],
+                "lr": members.lrs[e],
+                "status": "ok" if diverged is None else "diverged",
+                "diverged_step": diverged,
+                "dataset": cfg.dataset.name,
+                "model": cfg.model.name,
+                "regularizer": cfg.regularizer.name,
+                "pruning": cfg.pruning.name,
+                "task": first.task,
+                "n_classes": first.n_classes,
+                "d_in": d_in,
+                "d_out": d_out,
+                "n_train": first.sizes["train"],
+                "n_val": first.sizes["val"],
+                "n_test": first.sizes["test"],
+                "data.warnings": list(table.warnings),
+                **evaluation[e],
+                "train.final_loss": fitted.final_loss[e],
+                "time.wall_s": fitted.wall_time_s,
+                "time.steps": fitted.steps,
+                "time.steps_per_s": fitted.steps_per_s,
+                "time.members": len(members),
+                "time.member_chunk": chunk_size,
+                "time.run_s": time.time() - started,
+                "time.started": started,  # unix time run_experiment began (after start-up)
+                "time.data_s": data_s,  # loading, splitting and preprocessing the data
+                "time.eval_s": eval_s,  # evaluate_members: metrics of every member
+                "env.device": str(device),
+                "env.threads": torch.get_num_threads(),
+                "env.torch": torch.__version__,
+                "env.python": platform.python_version(),
+                **flat_cfg,
+            }
+        )
+    records = [null_diverged_metrics(r) for r in records]
+    io.write_run(Path(run_dir), OmegaConf.to_yaml(cfg, resolve=True), records)
+    return records
+
+
+def _train_networks(
+    cfg: DictConfig,
+    members: Members,
+    splits: list[Any],
+    device: torch.device,
+    dtype: torch.dtype,
+    threads: int | None,
+    cores: int | None,
+    progress: RunProgress,
+) -> tuple[int, list[dict[str, Any]], FitResult, int, float]:
+    """Train and evaluate the torch members (in chunks): d_in, evaluations, fit, chunk size,
+    evaluation seconds."""
+    first = splits[0]
     parts = {
         p: stack_splits(splits, p, device, dtype)
         for p in ("train", "val", "test")
         if first.sizes[p] > 0
     }
     d_out = first.n_classes if first.task == "classification" else 1
-    data_s = time.time() - started
-
     d_in = parts["train"].x.shape[-1]
     plan = plan_steps(
         parts["train"].n_rows, cfg.trainer.batch_size, cfg.trainer.epochs, cfg.trainer.steps
@@ -160,56 +236,7 @@ def _run(
             )
         eval_s += time.perf_counter() - t_eval
     fitted = FitResult.combine(fits)
-
-    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    flat_cfg = {f"cfg.{k}": v for k, v in io.flatten(resolved).items()}
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{uuid.uuid4().hex[:8]}"
-    records = []
-    for e in range(len(members)):
-        diverged = fitted.diverged_step[e]
-        records.append(
-            {
-                "run_id": run_id,
-                "member": e,
-                "seed": members.seeds[e],
-                "split_seed": members.split_seeds[e],
-                "strength": members.strengths[e],
-                "lr": members.lrs[e],
-                "status": "ok" if diverged is None else "diverged",
-                "diverged_step": diverged,
-                "dataset": cfg.dataset.name,
-                "model": cfg.model.name,
-                "regularizer": cfg.regularizer.name,
-                "pruning": cfg.pruning.name,
-                "task": first.task,
-                "n_classes": first.n_classes,
-                "d_in": d_in,
-                "d_out": d_out,
-                "n_train": first.sizes["train"],
-                "n_val": first.sizes["val"],
-                "n_test": first.sizes["test"],
-                "data.warnings": list(table.warnings),
-                **evaluation[e],
-                "train.final_loss": fitted.final_loss[e],
-                "time.wall_s": fitted.wall_time_s,
-                "time.steps": fitted.steps,
-                "time.steps_per_s": fitted.steps_per_s,
-                "time.members": len(members),
-                "time.member_chunk": chunks[0].stop - chunks[0].start,
-                "time.run_s": time.time() - started,
-                "time.started": started,  # unix time run_experiment began (after start-up)
-                "time.data_s": data_s,  # loading, splitting and preprocessing the data
-                "time.eval_s": eval_s,  # evaluate_members: metrics of every member
-                "env.device": str(device),
-                "env.threads": torch.get_num_threads(),
-                "env.torch": torch.__version__,
-                "env.python": platform.python_version(),
-                **flat_cfg,
-            }
-        )
-    records = [null_diverged_metrics(r) for r in records]
-    io.write_run(Path(run_dir), OmegaConf.to_yaml(cfg, resolve=True), records)
-    return records
+    return d_in, evaluation, fitted, chunks[0].stop - chunks[0].start, eval_s
 
 
 def _build_pruner(cfg: DictConfig, model: Any) -> Any:

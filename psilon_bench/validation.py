@@ -160,6 +160,10 @@ def _check_rules(cfg: DictConfig) -> None:
     trainer = cfg.trainer
     if trainer.epochs is None and trainer.steps is None:
         raise ConfigError("trainer.epochs and trainer.steps are both null; set one of them")
+    if str(cfg.model.name).startswith("sklearn_"):
+        from psilon_bench.baselines import check_config
+
+        check_config(cfg)
     reg = cfg.regularizer
     if "dispersion" in reg and "scale" in reg:
         if (reg.scale is None) == (reg.dispersion is None):

@@ -10,8 +10,8 @@ import pytest
 from conftest import CONF, compose_config
 from omegaconf import OmegaConf
 
+from psilon_bench import baselines, models
 from psilon_bench import config as schemas
-from psilon_bench import models
 from psilon_bench.errors import ConfigError
 from psilon_bench.validation import validate
 
@@ -33,7 +33,10 @@ def test_every_option_composes_validates_and_builds(group, option):
     cfg = compose_config([f"{group}={option}"])
     validate(cfg)
     assert OmegaConf.get_type(cfg[group]) is not dict, f"{group}/{option}.yaml names no schema"
-    if group == "model":
+    if group == "model" and baselines.is_baseline(cfg.model):
+        task = "regression" if option == "sklearn_ridge" else "classification"
+        assert hasattr(baselines.estimator(cfg.model, task, 1.0, seed=0), "fit")
+    elif group == "model":
         net = models.build(cfg.model, d_in=4, d_out=3, seeds=[0, 1])
         assert net.n_members == 2
 
@@ -83,6 +86,8 @@ def _range_cases():
     where = {
         schemas.MLPConfig: ("model", "mlp"),
         schemas.WeightNormConfig: ("model", "psilon_net"),
+        schemas.SklearnLinearConfig: ("model", "sklearn_logistic"),
+        schemas.SklearnForestConfig: ("model", "sklearn_rf"),
         schemas.RegularizerConfig: ("regularizer", "l2"),
         schemas.LpBridgeConfig: ("regularizer", "lp_bridge"),
         schemas.SoftDiamondConfig: ("regularizer", "soft_diamond"),

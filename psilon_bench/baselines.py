@@ -1,0 +1,173 @@
+"""scikit-learn baselines (PROTOCOLS.md P1: "ridge/logistic regression and a random forest
+(scikit-learn) tuned on validation"): `model=sklearn_logistic|sklearn_ridge|sklearn_rf`.
+
+They run through the same `psilon-bench run` path as the networks (same data, split and
+preprocessing per member, same sweeps) and write records of the same format; members are
+seeds x `regularizer.strength`, where the strength is the estimator's own penalty:
+
+- `sklearn_logistic`: 1/C of `LogisticRegression` (L2, lbfgs; 0 = unpenalized);
+- `sklearn_ridge`: alpha of `Ridge` (0 = least squares);
+- `sklearn_rf`: `min_samples_leaf` of the random forest (whole numbers; 0 and 1 = grown trees).
+
+Metrics come from the same `measure.metrics.task_metrics` as the networks' (log-loss on the
+predicted probabilities, clipped at 1e-15 so a forest's zero probability stays finite).
+Parameter counts are given for the linear models; sparsity, path-norm and Lipschitz keys
+are null. Module import is cheap (scikit-learn and torch load inside the functions).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from psilon_bench.errors import ConfigError, DataError
+
+TASKS = {"sklearn_logistic": "classification", "sklearn_ridge": "regression", "sklearn_rf": None}
+OTHER = {"sklearn_logistic": "sklearn_ridge", "sklearn_ridge": "sklearn_logistic"}
+PROBA_FLOOR = 1e-15
+NULL_KEYS = (
+    "params.nonzero",
+    "sparsity.exact",
+    "sparsity.near",
+    "sparsity.neuron",
+    "path_norm",
+    "lipschitz.spectral",
+    "lipschitz.spectral_linf_l1",
+    "lipschitz.lower",
+    "lipschitz.tightness",
+)
+
+
+def is_baseline(model_cfg: Any) -> bool:
+    """Whether `model` is one of the scikit-learn baselines."""
+    return str(model_cfg.name) in TASKS
+
+
+def check_config(cfg: Any) -> None:
+    """Rules a baseline adds to `validation.validate`: no torch regularizer or pruning, and
+    whole-number strengths for the forest."""
+    name = cfg.model.name
+    if cfg.regularizer.name != "none":
+        raise ConfigError(
+            f"model={name} has its own penalty (its strength is regularizer.strength); "
+            f"use regularizer=none, got regularizer={cfg.regularizer.name}"
+        )
+    if cfg.pruning.name != "none":
+        raise ConfigError(
+            f"model={name} cannot be pruned; use pruning=none, got {cfg.pruning.name}"
+        )
+    if name == "sklearn_rf":
+        from psilon_bench.validation import strengths
+
+        bad = [s for s in strengths(cfg.regularizer.strength) if not float(s).is_integer()]
+        if bad:
+            raise ConfigError(
+                "regularizer.strength of model=sklearn_rf is min_samples_leaf and must be "
+                f"whole numbers >= 0; got {bad[0]}"
+            )
+
+
+def estimator(
+    model_cfg: Any, task: str, strength: float, seed: int, threads: int = 1, dataset: str = ""
+) -> Any:
+    """The unfitted scikit-learn estimator of one member."""
+    name = str(model_cfg.name)
+    wanted = TASKS.get(name, "?")
+    if wanted is not None and wanted != task:
+        raise DataError(
+            f"model={name} is for {wanted} but dataset={dataset or '?'} is a {task} task; "
+            f"use model={OTHER[name]} or model=sklearn_rf"
+        )
+    if name == "sklearn_logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        C = 1.0 / strength if strength > 0 else math.inf  # C = inf: no penalty
+        return LogisticRegression(C=C, max_iter=model_cfg.max_iter, tol=model_cfg.tol)
+    if name == "sklearn_ridge":
+        from sklearn.linear_model import Ridge
+
+        return Ridge(alpha=strength, tol=model_cfg.tol, max_iter=model_cfg.max_iter)
+    if name == "sklearn_rf":
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+        forest = RandomForestClassifier if task == "classification" else RandomForestRegressor
+        options: dict[str, Any] = {}
+        if model_cfg.max_features is not None:
+            options["max_features"] = float(model_cfg.max_features)
+        return forest(
+            n_estimators=model_cfg.n_estimators,
+            min_samples_leaf=max(1, int(strength)),
+            random_state=seed,
+            n_jobs=threads,
+            **options,
+        )
+    raise ConfigError(
+        f"model.name={name!r} is not a scikit-learn baseline; allowed: {', '.join(TASKS)}"
+    )
+
+
+def outputs(fitted: Any, X: Any, task: str, n_classes: int) -> Any:
+    """Model outputs in the networks' layout (1, N, d_out): log-probabilities (all
+    `n_classes` columns, clipped at PROBA_FLOOR) or the regression prediction."""
+    import numpy as np
+    import torch
+
+    if task == "classification":
+        proba = np.full((len(X), n_classes), PROBA_FLOOR)
+        proba[:, fitted.classes_.astype(int)] = np.maximum(fitted.predict_proba(X), PROBA_FLOOR)
+        return torch.from_numpy(np.log(proba))[None]
+    return torch.from_numpy(np.asarray(fitted.predict(X), dtype=np.float64))[None, :, None]
+
+
+def _parameter_counts(fitted: Any) -> dict[str, Any]:
+    if not hasattr(fitted, "coef_"):
+        return {"params.total": None, "params.weights": None, "params.nonzero_weights": None}
+    import numpy as np
+
+    coef = np.atleast_1d(fitted.coef_)
+    intercept = np.atleast_1d(fitted.intercept_)
+    return {
+        "params.total": int(coef.size + intercept.size),
+        "params.weights": int(coef.size),
+        "params.nonzero_weights": int(np.count_nonzero(coef)),
+    }
+
+
+def fit_members(
+    model_cfg: Any, splits: list[Any], seeds: list[int], strengths: list[float], threads: int = 1
+) -> tuple[list[dict[str, Any]], float]:
+    """Fit member e on `splits[e]` with `seeds[e]` and `strengths[e]`; return one evaluation
+    dict per member (the keys `evaluate_members` gives the networks) and the fitting time."""
+    from threadpoolctl import threadpool_limits
+
+    from psilon_bench.measure.metrics import task_metrics
+
+    rows: list[dict[str, Any]] = []
+    fit_time = 0.0
+    with threadpool_limits(limits=threads):
+        for split, seed, strength in zip(splits, seeds, strengths):
+            model = estimator(model_cfg, split.task, strength, seed, threads, split.name)
+            started = time.perf_counter()
+            model.fit(split.X_train, split.y_train)
+            fit_time += time.perf_counter() - started
+            row: dict[str, Any] = {}
+            for part in ("train", "val", "test"):
+                if split.sizes[part] == 0:
+                    continue
+                X, y = getattr(split, f"X_{part}"), getattr(split, f"y_{part}")
+                import torch
+
+                out = outputs(model, X, split.task, split.n_classes)
+                for metric, value in task_metrics(
+                    out, torch.as_tensor(y)[None], split.task
+                ).items():
+                    row[f"{part}.{metric}"] = _finite(float(value[0]))
+            row.update(_parameter_counts(model))
+            row.update(dict.fromkeys(NULL_KEYS))
+            rows.append(row)
+    return rows, fit_time
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
