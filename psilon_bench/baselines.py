@@ -58,7 +58,7 @@ def check_config(cfg: Any) -> None:
             f"model={name} cannot be pruned; use pruning=none, got {cfg.pruning.name}"
         )
     if name == "sklearn_rf":
-        from psilon_bench.validation import strengths
+        from psilon_bench.grid import values as strengths
 
         bad = [s for s in strengths(cfg.regularizer.strength) if not float(s).is_integer()]
         if bad:
