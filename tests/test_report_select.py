@@ -69,6 +69,8 @@ def sweep(tmp_path):
     )
     (tmp_path / "multirun" / "3").mkdir()
     (tmp_path / "multirun" / "3" / "config.yaml").write_text("")
+    (tmp_path / "multirun" / "multirun.yaml").write_text("")
+    (tmp_path / "multirun" / "5" / ".hydra").mkdir(parents=True)  # a job killed at start
     (tmp_path / "multirun" / "4").mkdir()
     (tmp_path / "multirun" / "4" / FAILED).write_text("data error: iris.csv missing\n")
     return tmp_path
@@ -82,10 +84,10 @@ def test_collect_names_methods_and_counts_incomplete_and_failed(sweep):
         "mlp+lp_bridge(p=0.8)",
     ]
     assert [p.name for p in c.runs] == ["0", "1", "2"]
-    assert [p.name for p in c.incomplete] == ["3"]
+    assert [p.name for p in c.incomplete] == ["3", "5"]
     assert {p.name: m for p, m in c.failed.items()} == {"4": "data error: iris.csv missing"}
     notes = "\n".join(c.notes())
-    assert "3 complete, 1 failed, 1 incomplete" in notes and "iris.csv missing" in notes
+    assert "3 complete, 1 failed, 2 incomplete" in notes and "iris.csv missing" in notes
     # older records: no lr / fold / prune.amount columns -> filled
     assert c.records["fold"].isna().all() and (c.records["prune.amount"] == 0).all()
 
@@ -151,3 +153,28 @@ def test_user_errors(sweep, tmp_path):
         collect([tmp_path / "empty"])
     with pytest.raises(UserError, match="is not a folder"):
         collect([tmp_path / "missing"])
+
+
+def test_report_imports_only_io_and_analysis_libraries():
+    """report/ reads records, never models: its imports, parsed from the source."""
+    import ast
+    from pathlib import Path
+
+    import psilon_bench.report as report
+
+    allowed = {"psilon_bench", "pandas", "numpy", "scipy", "statsmodels", "autorank"}
+    allowed |= {"matplotlib", "rich", "argparse", "contextlib", "dataclasses", "io", "json"}
+    allowed |= {"math", "pathlib", "re", "warnings", "__future__"}
+    ours = {"psilon_bench.io", "psilon_bench.errors", "psilon_bench.report"}
+    for path in Path(report.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):  # `from psilon_bench import io` -> .io
+                base = node.module or ""
+                names = [f"{base}.{a.name}" if base == "psilon_bench" else base for a in node.names]
+            for name in names:
+                assert name.split(".")[0] in allowed, (path.name, name)
+                if name.startswith("psilon_bench"):
+                    assert name.startswith(tuple(ours)), (path.name, name)

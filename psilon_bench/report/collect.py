@@ -66,7 +66,8 @@ class Collected:
 
 def scan(roots: list[Path]) -> tuple[list[Path], list[Path], dict[Path, str]]:
     """(complete, incomplete, failed) run folders below `roots`. A run folder holds
-    `DONE`, `FAILED` or `config.yaml`/`records.jsonl`."""
+    `DONE`, `FAILED` or `config.yaml`/`records.jsonl`; in a Hydra sweep folder (with
+    `multirun.yaml`) a job folder without any of them is incomplete too (killed early)."""
     complete: set[Path] = set()
     incomplete: set[Path] = set()
     failed: dict[Path, str] = {}
@@ -84,6 +85,11 @@ def scan(roots: list[Path]) -> tuple[list[Path], list[Path], dict[Path, str]]:
                     failed[run] = text.splitlines()[0] if text else "(empty FAILED file)"
                 else:
                     incomplete.add(run)
+        for sweep in root.rglob("multirun.yaml"):  # a Hydra sweep: every job folder counts
+            for job in sweep.parent.iterdir():
+                if job.is_dir() and job not in complete and job not in failed:
+                    if not any(job.rglob(io.DONE)):
+                        incomplete.add(job)
     return sorted(complete), sorted(incomplete), failed
 
 
