@@ -99,3 +99,21 @@ def test_ewn_preset_quick_size(tmp_path):
     ewn_acc = sum(r["test.accuracy"] for r in records) / len(records)
     plain_acc = sum(r["test.accuracy"] for r in plain) / len(plain)
     assert ewn_acc > plain_acc + 0.01, (ewn_acc, plain_acc)
+
+
+@pytest.mark.parametrize(
+    ("model", "regularizer"),
+    [("mlp", "weight_decay"), ("psilon_net", "path_norm"), ("psilon_resnet", "path_norm"),
+     ("standard_net", "length_l2")],
+)  # fmt: skip
+def test_small_data_recipe_runs_every_family(model, regularizer, tmp_path):
+    """experiment=small_data: seeds x strengths x learning rates in one run, for every model
+    family with its default regularizer (a few steps here)."""
+    overrides = ["experiment=small_data", f"model={model}", f"regularizer={regularizer}",
+                 "dataset=iris", "trainer.steps=3", "seeds=[0]"]  # fmt: skip
+    cfg = compose_config(overrides)
+    records = run_experiment(cfg, tmp_path, threads=1)
+    lrs, strengths = list(cfg.optimizer.lr), list(cfg.regularizer.strength)
+    assert len(records) == len(lrs) * len(strengths)
+    assert {(r["lr"], r["strength"]) for r in records} == {(a, b) for a in lrs for b in strengths}
+    assert all(r["status"] == "ok" and r["n_train"] == 100 for r in records)
