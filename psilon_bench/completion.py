@@ -18,6 +18,7 @@ from psilon_bench.report import PLOT_KINDS
 COMMANDS = ("run", "datasets", "table", "plot", "--help", "--version")
 RUN_FLAGS = ("--multirun", "-m", "--help", "--hydra-help", "--cfg", "--info", "--config-dir")
 DATASETS_FLAGS = ("--data-dir", "--help")
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 REPORT_FLAGS = {  # psilon_bench.report.commands
     "table": ("--out", "--by", "--metrics", "--select-on", "--baseline", "--help"),
     "plot": ("--kind", "--out", "--select-on", "--help"),
@@ -84,13 +85,25 @@ def candidates(line: str) -> list[str]:
         return [f for f in REPORT_FLAGS[before[0]] if current and f.startswith(current)]
     if before[0] != "run":
         return []
+    if before[-1] in CONFIG_DIR_FLAGS:  # a folder: the shell's own file completion
+        return []
     if current.startswith("-"):
         return [f for f in RUN_FLAGS if f.startswith(current)]
     rest = line.split(None, 2)[2] if len(line.split(None, 2)) > 2 else ""
-    return _hydra_query("psilon-bench " + rest)
+    return _hydra_query("psilon-bench " + rest, _config_dir_args(before[1:]))
 
 
-def _hydra_query(line: str) -> list[str]:
+def _config_dir_args(words: list[str]) -> list[str]:
+    """`--config-dir DIR` from the line, so a user's own options complete too."""
+    for i, word in enumerate(words):
+        if word in CONFIG_DIR_FLAGS and i + 1 < len(words):
+            return ["--config-dir", words[i + 1]]
+        if word.startswith("--config-dir="):
+            return ["--config-dir", word.partition("=")[2]]
+    return []
+
+
+def _hydra_query(line: str, args: list[str]) -> list[str]:
     """Hydra's completion of an override line (`prog overrides...`), schemas left out."""
     from psilon_bench.hydra_app import run_app
     from psilon_bench.options import SCHEMA_NAMES
@@ -102,7 +115,7 @@ def _hydra_query(line: str) -> list[str]:
         from psilon_bench.cli import _call_hydra
 
         with contextlib.redirect_stdout(out):
-            _call_hydra(run_app, ["-sc", "query=bash"])
+            _call_hydra(run_app, [*args, "-sc", "query=bash"])
     finally:
         if saved is None:
             os.environ.pop("COMP_LINE", None)

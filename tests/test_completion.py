@@ -91,6 +91,18 @@ def test_query_lists_subcommands_groups_and_keys(tmp_path):
     assert "model=mlp" in models and not [m for m in models if "base_" in m]
     keys = query("psilon-bench run regularizer=lp_bridge regularizer.")
     assert sorted(keys) == ["regularizer.name=", "regularizer.p=", "regularizer.strength="]
+    # a user's own options (--config-dir) complete too; after --config-dir the shell's files
+    own = tmp_path / "mine" / "dataset"
+    own.mkdir(parents=True)
+    (own / "houses.yaml").write_text(
+        "defaults: [base_dataset, _self_]\nname: houses\nsource: csv\n"
+    )
+    assert query(f"psilon-bench run --config-dir {own.parent} dataset=hou") == [
+        "dataset=house_16h",
+        "dataset=houses",
+    ]
+    assert query("psilon-bench run dataset=hou") == ["dataset=house_16h"]
+    assert query("psilon-bench run --config-dir ") == []
     # the cursor in the middle of the line: only what is left of it counts
     line = "psilon-bench run model= seeds=3"
     res = run_cli(
