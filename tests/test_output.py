@@ -200,6 +200,7 @@ def test_terminal_run_at_80_columns_shows_one_bar(tmp_path):
     assert len(records) == 6
 
 
+@pytest.mark.slow  # two parallel worker processes (~20 s on 2 cores)
 def test_parallel_workers_draw_no_bars(tmp_path):
     args = ["run", "-m", "hydra/launcher=parallel", "trainer=quick", "trainer.steps=300"]
     args += ["trainer.progress=on", "seeds=1", "dataset=iris,wine"]
