@@ -178,3 +178,18 @@ def test_report_imports_only_io_and_analysis_libraries():
                 assert name.split(".")[0] in allowed, (path.name, name)
                 if name.startswith("psilon_bench"):
                     assert name.startswith(tuple(ours)), (path.name, name)
+
+
+def test_sklearn_names_and_select_on_falls_back_per_task(tmp_path):
+    write_run(
+        tmp_path / "a",
+        "",
+        [rec(0, 0, 0.1, 0.3, 0.9, reg="none", **{"cfg.model.name": "sklearn_logistic"})],
+    )
+    regression = {"task": "regression", "dataset": "r", "val.rmse": 1.0, "val.accuracy": None}
+    write_run(tmp_path / "b", "", [{**rec(0, 0, 0.1, None, None), **regression}])
+    c = collect([tmp_path])
+    assert sorted(c.records["method"].unique()) == ["mlp+l2", "sklearn_logistic"]
+    sel = select(c.records, select_on="val.accuracy").set_index("data")
+    assert sel.loc["d", "selected_on"] == "val.accuracy"
+    assert sel.loc["r", "selected_on"] == "val.rmse" and sel.loc["r", "selected"]

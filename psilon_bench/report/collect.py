@@ -189,12 +189,7 @@ def method_names(df: pd.DataFrame) -> pd.Series:
             else pd.Series("method", index=df.index)
         )
     parts = df[base_cols].fillna("none").astype(str)
-    base = parts.apply(
-        lambda r: "+".join(
-            v for c, v in r.items() if not (c == "cfg.pruning.name" and v == "none")
-        ),
-        axis=1,
-    )
+    base = parts.apply(_base_name, axis=1)
     names = base.copy()
     for b, idx in base.groupby(base).groups.items():
         sub = df.loc[idx]
@@ -206,6 +201,19 @@ def method_names(df: pd.DataFrame) -> pd.Series:
             lambda r: f"{b}(" + ", ".join(f"{short[k]}={_value(r[k])}" for k in keys) + ")", axis=1
         )
     return names
+
+
+def _base_name(parts: pd.Series) -> str:
+    """model+regularizer[+pruning]; scikit-learn baselines are their model name alone
+    (their own penalty grid is the strength axis)."""
+    model = parts.get("cfg.model.name", "")
+    keep = [
+        v
+        for c, v in parts.items()
+        if not (c == "cfg.pruning.name" and v == "none")
+        and not (c == "cfg.regularizer.name" and str(model).startswith("sklearn_"))
+    ]
+    return "+".join(keep)
 
 
 def data_names(df: pd.DataFrame) -> pd.Series:

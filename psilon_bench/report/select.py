@@ -5,7 +5,8 @@ test metrics of the selected members, mean +- std over seeds (and folds).
 Rules:
 - the selection metric is `--select-on`, default `val.log_loss` (classification) and
   `val.rmse` (regression); accuracy, balanced accuracy and r2 are maximized, the rest
-  minimized;
+  minimized; a (data, method) whose records lack the `--select-on` metric (val.accuracy
+  for a regression set) uses its task's default;
 - a member with `status != ok` or a missing metric never wins; a group whose members all
   diverged is kept with `selected = False` and no metrics (counted as `n_failed`);
 - ties are broken towards the larger strength (the simpler, more regularized model), then
@@ -59,6 +60,8 @@ def select(df: pd.DataFrame, select_on: str | None = None) -> pd.DataFrame:
     for _, block in df.groupby(["data", "method"], sort=True):
         task = str(block["task"].iloc[0])
         metric = select_metric(task, select_on)
+        if select_on and block[metric].isna().all():  # e.g. val.accuracy for regression
+            metric = select_metric(task, None)
         if metric not in block.columns:
             check_metric(block.dropna(axis=1, how="all"), metric, "--select-on")
         base = block[block["prune.amount"] == block["prune.amount"].min()]
