@@ -116,7 +116,10 @@ def test_table_options_metrics_select_on_by(sweep, tmp_path, capsys):
     table = pd.read_csv(out / "table.csv")
     assert "val.accuracy.mean" in table.columns and "test.log_loss.mean" not in table.columns
     assert set(table["task"]) == {"classification"}  # no regression metric asked for
-    assert (pd.read_csv(out / "selected.csv")["selected_on"] == "val.accuracy").all()
+    sel = pd.read_csv(out / "selected.csv")
+    on = sel.groupby("task")["selected_on"].unique()
+    assert list(on["classification"]) == ["val.accuracy"]
+    assert list(on["regression"]) == ["val.rmse"]  # the task default where val.accuracy is absent
     assert (pd.read_csv(out / "stats.csv")["baseline"] == "mlp+lp_bridge").all()
 
 
