@@ -331,6 +331,9 @@ def config_error_line(ex: BaseException) -> str | None:
     parse = next((e for e in chain if isinstance(e, yaml.YAMLError)), None)
     if parse is not None:
         return yaml_error_line(parse)
+    if isinstance(ex, (ValueError, TypeError)) and _raised_in_hydra(ex):
+        first = (str(ex).strip().splitlines() or [type(ex).__name__])[0]
+        return f"{first} (a config group takes an option name, e.g. model=mlp; see psilon-bench run --help)"
     if isinstance(ex, HydraException):
         lines = [ln.strip() for ln in str(ex).splitlines() if ln.strip()]
         line = " ".join(lines[:2]) if lines else type(ex).__name__
@@ -341,6 +344,14 @@ def config_error_line(ex: BaseException) -> str | None:
             )
         return line
     return None
+
+
+def _raised_in_hydra(ex: BaseException) -> bool:
+    """The innermost frame of `ex` is Hydra's own code (its argument checks)."""
+    tb = ex.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}hydra{os.sep}" in tb.tb_frame.f_code.co_filename
 
 
 def yaml_error_line(err: BaseException) -> str:

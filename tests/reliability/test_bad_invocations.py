@@ -103,6 +103,8 @@ RUN: list[tuple[list[str], int, list[str]]] = [
     (["dataset=mnist"], 2, ["dataset=mnist"]),
     (["schedule=warmup"], 2, ["schedule=warmup"]),
     (["experiment=nope"], 2, ["experiment=nope"]),
+    (["experiment=0"], 2, ["option name"]),
+    (["model=3"], 2, ["option name"]),
     (["hydra/launcher=nonexistent"], 2, ["hydra/launcher"]),
     (["model.width=abc"], 2, ["model.width"]),
     (["model.width=1.5"], 2, ["model.width"]),
