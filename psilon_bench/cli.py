@@ -324,6 +324,8 @@ def config_error_line(ex: BaseException) -> str | None:
             if dataclasses.is_dataclass(t):
                 allowed = ", ".join(f.name for f in dataclasses.fields(t))
                 parent = key.rpartition(".")[0] or "the config"
+                if key.rpartition(".")[2] in allowed.split(", "):  # removed with ~key
+                    return f"{key} is required; it cannot be removed (~{key})"
                 return f"{key} is not a key of {parent}; allowed keys: {allowed}"
         return f"{key}: {msg}" if key else msg
     import yaml
@@ -337,6 +339,7 @@ def config_error_line(ex: BaseException) -> str | None:
     if isinstance(ex, HydraException):
         lines = [ln.strip() for ln in str(ex).splitlines() if ln.strip()]
         line = " ".join(lines[:2]) if lines else type(ex).__name__
+        line = line.removesuffix(" Config search path:")  # the list follows on more lines
         if "token recognition error" in line or "NoViableAlt" in line:
             line += (
                 "; quote values with spaces, non-ASCII letters or special characters, "

@@ -71,8 +71,8 @@ class ValidateBeforeWriting(Callback):
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
         loader = GlobalHydra.instance().config_loader()
+        parsed = OverridesParser.create(config_loader=loader).parse_overrides(list(overrides))
         jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
         for num, job in enumerate(jobs):
             try:
@@ -89,11 +89,20 @@ def job_label(num: int, overrides: list[str]) -> str:
 
 
 def _abort_on_user_error(fn: Any, *args: Any) -> Any:
-    """Call fn; a UserError leaves as UserAbort, which Hydra's handlers let through."""
+    """Call fn; a UserError, or an OmegaConf/Hydra error in the config (a missing key, a bad
+    interpolation), leaves as UserAbort, which Hydra's handlers let through (they would only
+    warn about any Exception raised in a callback, and run the job anyway)."""
     try:
         return fn(*args)
     except UserError as err:
         raise UserAbort(err) from err
+    except Exception as ex:
+        from psilon_bench.cli import config_error_line
+
+        line = config_error_line(ex)
+        if line is None:
+            raise
+        raise UserAbort(ConfigError(line)) from ex
 
 
 def _check_output(config: DictConfig, key: str) -> None:

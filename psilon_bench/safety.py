@@ -34,6 +34,8 @@ LOGGING_CLASSES = (
 )
 #: `ext://` objects a logging config may name (anything else would import a module)
 LOGGING_EXT = ("ext://sys.stdout", "ext://sys.stderr")
+#: environment variables that make programs load code (refused in `hydra.job.env_set`)
+LOADER_ENV = ("LD_", "DYLD_", "PYTHON", "BASH_ENV", "ENV", "PERL5", "NODE_OPTIONS")
 #: hydra keys that name folders (their values end up in paths and run ids)
 FOLDER_KEYS = ("hydra.run.dir", "hydra.sweep.dir", "hydra.sweep.subdir")
 
@@ -67,6 +69,10 @@ def check_config_safety(cfg: DictConfig) -> None:
                 )
         elif key.startswith(("hydra.job_logging.", "hydra.hydra_logging.")):
             _check_logging(key, value)
+        elif key.startswith("hydra.job.env_set.") and key.rpartition(".")[2].startswith(LOADER_ENV):
+            raise ConfigError(
+                f"{key}: setting loader or interpreter variables is not allowed ({_NO_CODE})"
+            )
         if isinstance(value, str) and _OC_ENV.search(value):
             if not in_hydra or key in FOLDER_KEYS:
                 raise ConfigError(

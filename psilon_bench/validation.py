@@ -26,9 +26,29 @@ SPLIT_SIZES = "an int is a row count, a float a fraction in (0, 1) of the rows"
 def validate(cfg: DictConfig) -> None:
     """Check finiteness, the schema's keys, every declared range and the cross-field rules;
     raise ConfigError on the first."""
+    _check_missing(cfg)
     _check_finite(cfg)
     _check_ranges(cfg, "")
     _check_rules(cfg)
+
+
+def _check_missing(cfg: DictConfig) -> None:
+    """Every mandatory value is set (`~model` or a preset can leave `???` behind)."""
+    missing = []
+    for top in cfg:
+        if top == "hydra":
+            continue
+        if OmegaConf.is_missing(cfg, top):
+            missing.append(str(top))
+        elif OmegaConf.is_config(cfg._get_node(top)):
+            missing += [f"{top}.{k}" for k in OmegaConf.missing_keys(cfg[top])]
+    for key in sorted(missing):
+        if key:
+            group = key.split(".")[0]
+            raise ConfigError(
+                f"{key} has no value (???); set it, e.g. {group}=<option> for a group "
+                "(psilon-bench run --help lists the options)"
+            )
 
 
 def _check_finite(cfg: DictConfig) -> None:

@@ -97,6 +97,12 @@ RUN: list[tuple[list[str], int, list[str]]] = [
     (["++model.widht=8"], 2, ["model.widht"]),
     (["+regularizer.p=3"], 2, ["regularizer.p", "allowed keys"]),
     (["+foo=1"], 2, ["foo", "the config"]),
+    (["~model"], 2, ["model", "no value"]),
+    (["~seeds"], 2, ["seeds"]),
+    (["model.width=${nope}"], 2, ["model.width", "nope"]),
+    (["name=${now:}"], 2, ["interpolation"]),
+    (["-cn", "nope"], 2, ["nope"]),
+    (["+hydra.job.env_set.LD_PRELOAD=/x.so"], 2, ["LD_PRELOAD"]),
     (["+split.fraction=0.5"], 2, ["split.fraction"]),
     # unknown options and wrong types
     (["model=resnet50"], 2, ["model=resnet50", "mlp"]),
