@@ -262,3 +262,75 @@ def test_options_after_overrides_are_accepted(presets, tmp_path):
     )
     assert res.code == 0, res.err
     assert "width: 3" in res.out and "name: iris" in res.out
+
+
+# `table` and `plot` over a folder with one complete run (RUNS), an empty folder (EMPTY)
+# and a file (FILE); nothing may be written into any of them, nor into the working folder.
+REPORT: list[tuple[list[str], list[str]]] = [
+    (["table"], ["DIR"]),
+    (["table", "/nonexistent/runs"], ["/nonexistent/runs"]),
+    (["table", "EMPTY"], ["EMPTY"]),
+    (["table", "FILE"], ["FILE"]),
+    (["table", "RUNS", "--by", "nope"], ["nope"]),
+    (["table", "RUNS", "--metrics", "test.nope"], ["test.nope"]),
+    (["table", "RUNS", "--select-on", "val.nope"], ["val.nope"]),
+    (["table", "RUNS", "--baseline", "nope"], ["--baseline"]),
+    (["table", "RUNS", "--bogus"], ["--bogus"]),
+    (["table", "RUNS", "--out", "FILE/sub"], ["FILE"]),
+    (["plot"], ["DIR"]),
+    (["plot", "RUNS"], ["--kind"]),
+    (["plot", "RUNS", "--kind", "nope"], ["--kind", "pareto"]),
+    (["plot", "/nonexistent/runs", "--kind", "pareto"], ["/nonexistent/runs"]),
+    (["plot", "EMPTY", "--kind", "pareto"], ["EMPTY"]),
+    (["plot", "RUNS", "--kind", "curves"], ["curves"]),
+    (["plot", "RUNS", "--kind", "pareto", "--out", "FILE/sub"], ["FILE"]),
+    (["plot", "RUNS", "--kind", "lambda-path", "--select-on", "val.nope"], ["lambda-path"]),
+]
+
+
+@pytest.fixture(scope="module")
+def report_dirs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("report")
+    runs, empty = root / "runs", root / "empty"
+    empty.mkdir()
+    (root / "file.txt").write_text("not a folder\n")
+    res = invoke(
+        ["run", *QUICK, "trainer.steps=3", "dataset=iris", f"paths.results_dir={runs}"], root
+    )
+    assert res.code == 0, res.err
+    return {"RUNS": runs, "EMPTY": empty, "FILE": root / "file.txt"}
+
+
+@pytest.mark.parametrize("index", range(len(REPORT)), ids=[" ".join(c[0]) for c in REPORT])
+def test_bad_report_invocation(index, report_dirs, tmp_path):
+    args, texts = REPORT[index]
+
+    def fill(items: list[str]) -> list[str]:
+        out = []
+        for item in items:
+            for name, path in report_dirs.items():
+                item = item.replace(name, str(path))
+            out.append(item)
+        return out
+
+    before = {name: files_under(p) if p.is_dir() else None for name, p in report_dirs.items()}
+    res = invoke(fill(args), tmp_path)
+    line = res.one_line_error()
+    assert res.code == 2, (res.code, line)
+    for text in fill(texts):
+        assert text in line, (text, line)
+    assert files_under(tmp_path) == [], line
+    after = {name: files_under(p) if p.is_dir() else None for name, p in report_dirs.items()}
+    assert after == before, line
+    assert report_dirs["FILE"].read_text() == "not a folder\n"
+
+
+def test_report_table_is_large_enough():
+    assert len(CASES) + len(REPORT) >= 60
+    assert {c[0][0] for c in CASES} | {c[0][0] for c in REPORT} == {
+        "run",
+        "datasets",
+        "table",
+        "plot",
+        "trian",
+    }
