@@ -46,3 +46,84 @@ clean:  ## remove the venv, build files and caches (keeps every result under res
 
 clean-results:  ## remove the run folders (results/runs, results/multirun); keeps results/<protocol>/
 	rm -rf results/runs results/multirun
+
+# --------------------------------------------------------------------------------------
+# Protocol tables (PROTOCOLS.md P1-P6; README "Reproducing the papers"). Each target runs its
+# sweeps (re-running skips finished jobs), then `psilon-bench table` and the protocol's figure
+# into results/<protocol>/. Quick CPU size by default; FULL=1 for the papers' sizes;
+# DATA_DIR=../shared/data for local copies of the tabular data; LAUNCHER=parallel |
+# submitit_local | submitit_slurm; P6_DIR=folder of CSV datasets (with NAME.splits.json).
+DATA_DIR ?=
+LAUNCHER ?=
+P6_DIR   ?=
+RES      := results
+comma    := ,
+SWEEP     = OMP_NUM_THREADS=1 $(if $(DATA_DIR),PSILON_BENCH_DATA=$(abspath $(DATA_DIR))) \
+            $(PSB) run -m $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER)) trainer.threads=1
+TABLE     = $(PSB) table
+PLOT      = $(PSB) plot
+# the sweep folder of part $(2) of protocol $(1)
+SDIR      = hydra.sweep.dir=$(RES)/$(1)/runs/$(2)
+
+P1_DATA_CLS := magic_telescope,credit_default
+P1_DATA_REG := wine_quality,cpu_act,ailerons,elevators,house_16h,pol,miami_housing
+P1_SPLIT    := split.n_train=2000 split.n_val=null split.n_test=null split.keep=20000
+P1_GRID     := 'regularizer.strength=[5e-5,1e-4,2.5e-4,5e-4,1e-3,2.5e-3,5e-3,1e-2,2.5e-2,5e-2,1e-1,2.5e-1,5e-1]'
+P1_FULL     := $(if $(FULL),model.width=500 trainer.epochs=1000 seeds=3 $(P1_GRID))
+LIN_GRID    := 'regularizer.strength=[1e-3,1e-2,1e-1,1,10,100,1000]'
+RF_GRID     := 'regularizer.strength=[1,2,4,8,16,32]'
+
+.PHONY: tables table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data
+
+tables: table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data  ## every protocol table (P1-P6)
+
+table-psilon-tabular: setup  ## P1: PSiLON Net vs Standard Net vs ridge/logistic/forest on the 9 tabular sets
+	$(SWEEP) experiment=psilon_tabular dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_FULL) $(call SDIR,psilon_tabular,psilon_net) $(ARGS)
+	$(SWEEP) experiment=psilon_tabular model=standard_net regularizer=length_l2 pruning=none dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_FULL) $(call SDIR,psilon_tabular,standard_net) $(ARGS)
+	$(SWEEP) model=sklearn_logistic dataset=$(P1_DATA_CLS) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_logistic)
+	$(SWEEP) model=sklearn_ridge dataset=$(P1_DATA_REG) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_ridge)
+	$(SWEEP) model=sklearn_rf dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_SPLIT) $(RF_GRID) $(if $(FULL),seeds=3,seeds=2 model.n_estimators=100) $(call SDIR,psilon_tabular,sklearn_rf)
+	$(TABLE) $(RES)/psilon_tabular/runs --out $(RES)/psilon_tabular --baseline sklearn_rf
+	$(PLOT) $(RES)/psilon_tabular/runs --kind lambda-path --out $(RES)/psilon_tabular
+
+P2_FULL := $(if $(FULL),model.width=500 model.depth=9 trainer.epochs=400 seeds=3)
+P2_GRID_IB := 'regularizer.strength=[1e-5,2.5e-5,5e-5,1e-4,2.5e-4,5e-4,1e-3]'
+P2_GRID_STD := 'regularizer.strength=[1e-3,2.5e-3,5e-3,1e-2,2.5e-2,5e-2,1e-1]'
+P2_GRID := $(if $(FULL),$(P2_GRID_IB))
+table-psilon-deep: setup  ## P2: PSiLON ResNet ablation (IB/OB, L1/L2, per-unit, Standard) on digits
+	$(SWEEP) experiment=psilon_deep model.norm=l1,l2 model.bound=improved,original $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,ablation) $(ARGS)
+	$(SWEEP) experiment=psilon_deep model.length=per_unit $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,per_unit) $(ARGS)
+	$(SWEEP) experiment=psilon_deep model=standard_net model.layout=residual regularizer=length_l2 'regularizer.strength=[1e-3,1e-2,1e-1]' $(P2_FULL) $(if $(FULL),$(P2_GRID_STD)) $(call SDIR,psilon_deep,standard) $(ARGS)
+	$(TABLE) $(RES)/psilon_deep/runs --out $(RES)/psilon_deep
+	$(PLOT) $(RES)/psilon_deep/runs --kind lipschitz --out $(RES)/psilon_deep
+
+P3_DATA := $(if $(FULL),dataset=breast_cancer$(comma)digits$(comma)magic_telescope$(comma)credit_default seeds=5)
+table-lp-bridge: setup  ## P3: L_p bridge decay, sparsity vs accuracy (Pareto figure)
+	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net $(if $(FULL),regularizer.p=0.5$(comma)0.8$(comma)1.0$(comma)1.5$(comma)2.0) $(P3_DATA) $(call SDIR,lp_bridge,lp_bridge) $(ARGS)
+	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net regularizer=l1 $(P3_DATA) $(call SDIR,lp_bridge,l1) $(ARGS)
+	$(TABLE) $(RES)/lp_bridge/runs --out $(RES)/lp_bridge --metrics test.accuracy,sparsity.exact
+	$(PLOT) $(RES)/lp_bridge/runs --kind pareto --out $(RES)/lp_bridge
+
+table-soft-diamond: setup  ## P4: soft diamond vs L1 vs L2 (threshold sparsity, Pareto figure)
+	$(SWEEP) experiment=soft_diamond model=mlp $(if $(FULL),model=mlp$(comma)psilon_net regularizer.alpha=0.5$(comma)1.0$(comma)1.5$(comma)2.0 seeds=5) $(call SDIR,soft_diamond,soft_diamond) $(ARGS)
+	$(SWEEP) experiment=soft_diamond regularizer=l1,l2 $(if $(FULL),model=mlp$(comma)psilon_net seeds=5) $(call SDIR,soft_diamond,l1_l2) $(ARGS)
+	$(TABLE) $(RES)/soft_diamond/runs --out $(RES)/soft_diamond --metrics test.accuracy,sparsity.threshold_1e-2
+	$(PLOT) $(RES)/soft_diamond/runs --kind pareto --out $(RES)/soft_diamond
+
+table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden units (pruning figure)
+	$(SWEEP) experiment=ewn model=mlp,swn_mlp,ewn_mlp $(if $(FULL),model.width=1024 seeds=5 trainer.epochs=500) $(call SDIR,ewn,ewn) $(ARGS)
+	$(TABLE) $(RES)/ewn/runs --out $(RES)/ewn --by data,prune.amount --metrics test.accuracy
+	$(PLOT) $(RES)/ewn/runs --kind pruning --out $(RES)/ewn
+
+# P6: every offline classification set; n_train 500 only where the set has enough rows
+P6_SMALL := iris,wine,breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
+P6_LARGE := breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
+P6_COMMON := experiment=small_data_benchmark $(if $(FULL),seeds=5)
+table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500
+	for n in 50 100 500; do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
+	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=mlp regularizer=weight_decay 'regularizer.strength=[1e-3,1e-2,1e-1]' $(call SDIR,small_data,n$$n-mlp) $(ARGS) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=psilon_net regularizer=path_norm 'regularizer.strength=[1e-4,1e-3,1e-2]' $(call SDIR,small_data,n$$n-psilon_net) $(ARGS) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,small_data,n$$n-logistic) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=sklearn_rf regularizer=none $(RF_GRID) model.n_estimators=100 $(call SDIR,small_data,n$$n-rf) || exit 1; \
+	done
+	$(TABLE) $(RES)/small_data/runs --out $(RES)/small_data --by data,n_train --metrics test.accuracy,test.log_loss --baseline mlp+weight_decay

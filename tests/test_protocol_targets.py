@@ -1,0 +1,85 @@
+"""The `make table-*` targets (README "Reproducing the papers"): a dry run (`make -n`) shows
+each protocol's sweeps, table and figure into results/<protocol>/, forwards DATA_DIR,
+LAUNCHER and FULL, and every job it would start composes and validates."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+
+import pytest
+from conftest import REPO, compose_config
+
+from psilon_bench.validation import validate
+
+TARGETS = {
+    "table-psilon-tabular": "psilon_tabular",
+    "table-psilon-deep": "psilon_deep",
+    "table-lp-bridge": "lp_bridge",
+    "table-soft-diamond": "soft_diamond",
+    "table-ewn": "ewn",
+    "table-small-data": "small_data",
+}
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+
+
+def _dry(target: str, *variables: str) -> list[str]:
+    out = subprocess.run(
+        ["make", "-n", "-o", "setup", "-o", ".venv/.installed", target, *variables],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line for line in out.splitlines() if "psilon-bench" in line]
+
+
+def _jobs(line: str) -> list[list[str]]:
+    """The overrides of the first job of every `psilon-bench run -m` in `line`."""
+    line = line.replace("$n", "50").replace("$data", "iris")
+    jobs = []
+    for command in re.findall(r"psilon-bench run -m (.*?)(?:\|\||;|$)", line):
+        overrides = []
+        for token in shlex.split(command):
+            key, _, value = token.partition("=")
+            if key.startswith("hydra") or not value:
+                continue
+            if "," in value and not value.startswith("["):
+                value = value.split(",")[0]  # the sweep's first job
+            overrides.append(f"{key}={value}")
+        jobs.append(overrides)
+    return jobs
+
+
+@pytest.mark.parametrize(("target", "protocol"), TARGETS.items())
+def test_target_runs_sweeps_then_table_and_figure_into_results(target, protocol):
+    lines = _dry(target, "DATA_DIR=../shared/data", "LAUNCHER=parallel")
+    runs = [line for line in lines if "psilon-bench run -m" in line]
+    assert runs, lines
+    for line in runs:
+        assert f"hydra.sweep.dir=results/{protocol}/runs/" in line
+        assert "hydra/launcher=parallel" in line and "trainer.threads=1" in line
+        assert f"PSILON_BENCH_DATA={(REPO.parent / 'shared' / 'data').resolve()}" in line
+    table = [line for line in lines if "psilon-bench table" in line]
+    assert len(table) == 1 and f"results/{protocol}/runs --out results/{protocol}" in table[0]
+    if protocol != "small_data":
+        assert any(f"psilon-bench plot results/{protocol}/runs --kind" in x for x in lines)
+
+
+@pytest.mark.parametrize(("target", "protocol"), TARGETS.items())
+def test_every_job_of_a_target_composes_and_validates(target, protocol):
+    for full in ([], ["FULL=1"]):
+        for line in _dry(target, "DATA_DIR=../shared/data", *full):
+            for overrides in _jobs(line):
+                validate(compose_config(overrides))
+
+
+def test_full_switches_to_the_paper_sizes():
+    quick = " ".join(_dry("table-psilon-tabular"))
+    full = " ".join(_dry("table-psilon-tabular", "FULL=1"))
+    assert "model.width=500" not in quick and "model.width=500 trainer.epochs=1000" in full
+    assert "5e-5,1e-4,2.5e-4" in full
+    assert "DATA" not in quick.split("psilon-bench")[0]  # no DATA_DIR: the default data folder
