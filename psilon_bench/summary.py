@@ -134,6 +134,8 @@ def _columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
 def selected_counts(records: Sequence[dict[str, Any]], axes: list[str]) -> tuple[Counter, int, str]:
     """For each setting of `axes`: in how many (seed, fold) groups validation selects it
     (the report's selection), the number of groups, and the metric it selects on."""
+    if not any(k.startswith("val.") for k in records[0]):  # no validation split (n_val=0)
+        return Counter(), 0, ""
     import pandas as pd
 
     from psilon_bench.report.collect import normalize
@@ -218,6 +220,8 @@ def render(records: Sequence[dict[str, Any]], run_dir: Path | None, width: int |
         footer.append(f"left out at this width: {', '.join(notes)}")
     if selected[2]:
         footer.append(f"sel: seeds for which {selected[2]} selects the setting (the report's rule)")
+    else:
+        footer.append("sel: nothing selected without a validation split (split.n_val=0)")
     bound = first.get("path_norm.bound")
     if bound in BOUND_NOTE and any(k.startswith("path_norm") for k, _ in columns):
         footer.append(BOUND_NOTE[bound])

@@ -228,3 +228,11 @@ def test_datasets_listing_at_80_columns_and_through_a_pipe(tmp_path):
     assert res.returncode == 0 and "\x1b" not in res.stdout
     magic = next(ln for ln in res.stdout.splitlines() if ln.split()[:1] == ["magic_telescope"])
     assert "19020" in magic and "MAGIC" in magic  # the description too, at natural width
+
+
+def test_summary_without_a_validation_split():
+    records = [{k: v for k, v in r.items() if not k.startswith("val.")} for r in _records()]
+    text = render(records, None, 80)
+    assert "nothing selected without a validation split" in text
+    rows = [ln.split() for ln in text.splitlines() if re.match(r"^\s+[0-9.e-]+\s+\d/\d", ln)]
+    assert len(rows) == 3 and not [r for r in rows if re.fullmatch(r"\d/\d", r[-1])]
