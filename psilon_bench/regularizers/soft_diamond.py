@@ -104,6 +104,33 @@ def soft_diamond_penalty(w: Tensor, table: StableTable, scale: Tensor | float = 
     return values.reshape(values.shape[0], -1).sum(dim=1)
 
 
+class _SoftDiamondSum(autograd.Function):
+    """`sum_i R(w_i)` per member over several stacked tensors `(E, ...)`, in one table
+    look-up over their concatenation; backward `grad_e * psi` straight into each tensor's
+    shape (no gradient of the concatenation to split and copy back). The same values as
+    `soft_diamond_penalty` of the concatenation, bit for bit."""
+
+    @staticmethod
+    def forward(ctx: Any, table: StableTable, scale: float, *weights: Tensor) -> Tensor:
+        flats = [w.flatten(1) for w in weights]
+        flat = flats[0] if len(flats) == 1 else torch.cat(flats, dim=1)  # (E, n_weights)
+        ratio, psi = table.neg_log_pdf_ratio_and_score(flat, scale)
+        ctx.save_for_backward(psi)
+        ctx.shapes = [w.shape for w in weights]
+        return ratio.sum(dim=1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (psi,) = ctx.saved_tensors
+        per_member = grad.view(-1, 1)
+        grads, start = [], 0
+        for shape in ctx.shapes:
+            n = psi.shape[1] if len(ctx.shapes) == 1 else shape[1:].numel()
+            grads.append((per_member * psi[:, start : start + n]).view(shape))
+            start += n
+        return (None, None, *grads)
+
+
 def sas_scale(alpha: float, scale: float | None = None, dispersion: float | None = None) -> float:
     """The SaS scale c from exactly one of `scale` (c) or `dispersion` (gamma = c^alpha), §5 [SD].
 
@@ -163,6 +190,4 @@ class SoftDiamond(PenaltyRegularizer):
 
     def value(self, model: MemberModel) -> Tensor:
         """sum_i R(w_i) over all decay parameters, per member; (E,)."""
-        weights = [w.flatten(1) for w in model.decay_parameters()]  # (E, n_l) each
-        flat = weights[0] if len(weights) == 1 else torch.cat(weights, dim=1)  # (E, n_weights)
-        return soft_diamond_penalty(flat, self.table, self.scale)
+        return _SoftDiamondSum.apply(self.table, self.scale, *model.decay_parameters())

@@ -41,6 +41,12 @@ class _Buffers:
     q0: Tensor
     q1: Tensor
 
+    def __post_init__(self) -> None:  # stacked rows, gathered with one index_select
+        both = torch.stack([self.r0, self.r1, self.r2, self.r3, self.q0, self.q1])
+        object.__setattr__(self, "ratio_score", both)
+        object.__setattr__(self, "ratio", both[:4].contiguous())
+        object.__setattr__(self, "score", both[4:].contiguous())
+
 
 class StableTable:
     """Standardized SaS (scale c = 1) score and negative log density, METHODS.md §5 [SD].
@@ -145,8 +151,9 @@ class StableTable:
         zz = z * z
         v = torch.addcdiv(z, zz, zz.add(1.0).sqrt_().add_(1.0)).log1p_()  # in place: fewer buffers
         position = v.mul_(1.0 / self._dv).nan_to_num_(nan=0.0)  # NaN comes back via the tail
-        cell = position.floor().clamp(0, self.n_nodes - 2)
-        return cell.long().reshape(-1), position.sub_(cell)
+        # position >= 0, so truncation is the floor (one conversion instead of floor + cast)
+        cell = position.long().clamp_(max=self.n_nodes - 2)
+        return cell.reshape(-1), position.sub_(cell)
 
     def _tail_sums(self, magnitude: Tensor) -> tuple[Tensor, Tensor]:
         """S0 = sum c_k x^(k-1) and S1 = sum c_k (alpha k + 1) x^(k-1), x = u^-alpha, u >= U."""
@@ -197,16 +204,16 @@ class StableTable:
         b = self._buffers_for(magnitude.device, magnitude.dtype)
         cell, t = self._cell(magnitude)
 
-        def at(values: Tensor) -> Tensor:
-            return values.index_select(0, cell).view_as(t)
-
+        # one gather of the coefficient rows this call needs: (k, N-1) -> (k, n)
+        rows = (b.ratio_score if score else b.ratio) if ratio else b.score
+        got = rows.index_select(1, cell).view(rows.shape[0], *t.shape)
         out_ratio = out_score = None
         if ratio:  # Horner: ((r3 t + r2) t + r1) t + r0
-            out_ratio = torch.addcmul(at(b.r2), at(b.r3), t)
-            out_ratio = torch.addcmul(at(b.r1), out_ratio, t)
-            out_ratio = torch.addcmul(at(b.r0), out_ratio, t)
+            out_ratio = torch.addcmul(got[2], got[3], t)
+            out_ratio = torch.addcmul(got[1], out_ratio, t)
+            out_ratio = torch.addcmul(got[0], out_ratio, t)
         if score:
-            out_score = torch.addcmul(at(b.q0), at(b.q1), t)
+            out_score = torch.addcmul(got[-2], got[-1], t)
         if self._may_reach_tail(magnitude):
             inside = magnitude <= self.u_max
             if ratio:
