@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from common import best_of, console, matmul_peak_gflops
+from common import console, interleaved, load_average, matmul_peak_gflops, median
 from omegaconf import OmegaConf
 from rich.table import Table
 
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=450, help="mlp: optimizer steps")
 
 
-def breast_cancer_split() -> Any:
+def breast_cancer_split(seed: int = 0) -> Any:
     """breast_cancer through psilon-bench's own data path (60 % train, standardized)."""
     table = data_pkg.load_table(
         OmegaConf.structured(
@@ -47,8 +48,23 @@ def breast_cancer_split() -> Any:
         Path("."),
     )
     return data_pkg.make_split(
-        table, OmegaConf.structured(SplitConfig()), OmegaConf.structured(PreprocessConfig()), seed=0
+        table,
+        OmegaConf.structured(SplitConfig()),
+        OmegaConf.structured(PreprocessConfig()),
+        seed=seed,
     )
+
+
+class BusyProcess:
+    """A second CPU-bound process (a Python spin loop) while the block runs."""
+
+    def __enter__(self) -> BusyProcess:
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 def mlp_flops_per_step(sizes: list[int], rows: int) -> int:
@@ -64,20 +80,24 @@ def mlp_flops_per_step(sizes: list[int], rows: int) -> int:
 def train_batched(
     x: torch.Tensor, y: torch.Tensor, seeds: list[int], width: int, steps: int, batch: int | None
 ) -> None:
+    """The product: every member on its own split, stacked (E, N, d) as `psilon-bench run`
+    lays them out, one `train.fit`."""
     E = len(seeds)
-    model = MLP(x.shape[1], 2, width=width, depth=2, seeds=seeds)
-    data = MemberData(x.expand(E, *x.shape), y.expand(E, *y.shape), "classification", 2)
-    plan = plan_steps(x.shape[0], batch, None, steps)
+    model = MLP(x.shape[-1], 2, width=width, depth=2, seeds=seeds)
+    data = MemberData(x, y, "classification", 2)
+    plan = plan_steps(x.shape[1], batch, None, steps)
     fit(model, data, seeds, Regularizer(torch.zeros(E)), OptimizerConfig(), ScheduleConfig(), plan)
 
 
 def train_loop(
-    x: torch.Tensor, y: torch.Tensor, seeds: list[int], width: int, steps: int, batch: int | None
+    xs: torch.Tensor, ys: torch.Tensor, seeds: list[int], width: int, steps: int, batch: int | None
 ) -> None:
-    """The plain way: one nn.Sequential and one torch.optim.Adam per seed, trained in turn."""
-    n = x.shape[0]
+    """The plain way: one nn.Sequential and one fused torch.optim.Adam (as the product's
+    kernel) per seed, on its own split, trained in turn."""
+    n = xs.shape[1]
     batch = n if batch is None else batch
-    for seed in seeds:
+    for e, seed in enumerate(seeds):
+        x, y = xs[e], ys[e]
         torch.manual_seed(seed)
         net = torch.nn.Sequential(
             torch.nn.Linear(x.shape[1], width),
@@ -86,7 +106,7 @@ def train_loop(
             torch.nn.ReLU(),
             torch.nn.Linear(width, 2),
         )
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
         perm, pos = torch.randperm(n), 0
         for _ in range(steps):
             if pos >= n:
@@ -100,16 +120,18 @@ def train_loop(
 
 
 def train_sklearn(
-    x: np.ndarray, y: np.ndarray, seeds: list[int], width: int, steps: int, batch: int | None
+    splits: list[Any], seeds: list[int], width: int, steps: int, batch: int | None
 ) -> None:
-    """scikit-learn's MLPClassifier, same sizes, Adam, the same number of optimizer steps."""
+    """scikit-learn's MLPClassifier, same sizes, Adam, the same number of optimizer steps,
+    each seed on its own split."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    n = x.shape[0]
+    n = splits[0].X_train.shape[0]
     b = n if batch is None else batch
     epochs = math.ceil(steps / math.ceil(n / b))
-    for seed in seeds:
+    for seed, split in zip(seeds, splits):
+        x, y = split.X_train, split.y_train
         clf = MLPClassifier(
             hidden_layer_sizes=(width, width),
             solver="adam",
@@ -127,48 +149,50 @@ def train_sklearn(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    split = breast_cancer_split()
-    x, y = torch.as_tensor(split.X_train), torch.as_tensor(split.y_train)
     seeds = list(range(args.members))
-    width, steps = 64, args.steps
-    peak = matmul_peak_gflops()
-    out: dict[str, Any] = {
-        "rows": x.shape[0],
-        "members": len(seeds),
-        "steps": steps,
-        "peak_gflops": peak,
-    }
-    for regime, batch in [("mini-batch 32", 32), ("full batch", None)]:
-        rows = 32 if batch else x.shape[0]
-        flops = mlp_flops_per_step([x.shape[1], width, width, 2], rows) * steps * len(seeds)
-        timings = {
-            "batched": best_of(
-                args.repeats, lambda: train_batched(x, y, seeds, width, steps, batch)
-            ),
-            "torch loop": best_of(
-                args.repeats, lambda: train_loop(x, y, seeds, width, steps, batch)
-            ),
-            "sklearn": best_of(
-                args.repeats,
-                lambda: train_sklearn(split.X_train, split.y_train, seeds, width, steps, batch),
-            ),
+    splits = [breast_cancer_split(seed) for seed in seeds]  # the product's per-member splits
+    x = torch.stack([torch.as_tensor(sp.X_train) for sp in splits])  # (E, N, d)
+    y = torch.stack([torch.as_tensor(sp.y_train) for sp in splits])
+    width, steps, n = 64, args.steps, x.shape[1]
+    peaks = [matmul_peak_gflops() for _ in range(3)]
+    peak = median(peaks)
+    out: dict[str, Any] = {"rows": n, "members": len(seeds), "steps": steps, "peak_gflops": peak}
+    regimes = [("mini-batch 32", 32, False), ("mini-batch 32, second process busy", 32, True),
+               ("full batch", None, False)]  # fmt: skip
+    for regime, batch, busy in regimes:
+        rows = 32 if batch else n
+        flops = mlp_flops_per_step([x.shape[2], width, width, 2], rows) * steps * len(seeds)
+        fns = {
+            "batched": lambda b=batch: train_batched(x, y, seeds, width, steps, b),
+            "torch loop (fused Adam)": lambda b=batch: train_loop(x, y, seeds, width, steps, b),
+            "sklearn": lambda b=batch: train_sklearn(splits, seeds, width, steps, b),
         }
+        load = load_average()
+        if busy:
+            with BusyProcess():
+                times = interleaved(args.repeats, fns)
+        else:
+            times = interleaved(args.repeats, fns)
+        med = {way: median(t) for way, t in times.items()}
         table = Table(
-            title=f"MLP 30-64-64-2, breast_cancer ({x.shape[0]} rows), Adam, {steps} steps, "
-            f"{len(seeds)} seeds, {regime}",
+            title=f"MLP 30-64-64-2, breast_cancer ({n} rows, own split per member), Adam, "
+            f"{steps} steps, {len(seeds)} seeds, {regime}; median of {args.repeats} "
+            f"interleaved rounds, load {load:.1f}",
             title_justify="left",
         )
         for col in ["way", "ms / model", "batched speed-up", "GFLOP/s", "% of matmul peak"]:
             table.add_column(col, justify="right" if col != "way" else "left")
-        rows_out = {}
-        for way, t in timings.items():
+        rows_out: dict[str, Any] = {"load": load}
+        for way, t in med.items():
             per_model = t / len(seeds)
             gflops = flops / t / 1e9
-            speedup = t / timings["batched"]
+            speedup = t / med["batched"]
             rows_out[way] = {
                 "s_per_model": per_model,
                 "speedup_of_batched": speedup,
                 "gflops": gflops,
+                "pct_of_peak": 100 * gflops / peak,
+                "all_s": times[way],
             }
             table.add_row(
                 way,
@@ -179,5 +203,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         console.print(table)
         out[regime] = rows_out
-    console.print(f"single-thread float32 matmul peak (1024^3): {peak:.1f} GFLOP/s")
+    console.print(
+        f"single-thread float32 matmul peak (1024^3, median of 3): {peak:.1f} GFLOP/s "
+        f"(runs: {', '.join(f'{p:.1f}' for p in peaks)})"
+    )
     return out

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from bench_mlp import breast_cancer_split
-from common import best_of, console
+from common import best_of, console, interleaved, load_average, median
 from omegaconf import OmegaConf
 from rich.table import Table
 
@@ -73,7 +73,7 @@ def _regularizer_cfgs() -> dict[str, Any]:
     }
 
 
-def time_per_step(
+def step_timer(
     x: torch.Tensor,
     y: torch.Tensor,
     width: int,
@@ -82,9 +82,9 @@ def time_per_step(
     batch: int | None,
     reg_cfg: Any,
     steps: int,
-    repeats: int,
-) -> tuple[float, int]:
-    """Best seconds per training step of `fit` (after a warm-up run), and the weight count."""
+) -> tuple[Any, int]:
+    """A function timing `steps` training steps of `fit` (after a warm-up run), and the
+    weight count."""
     seeds = list(range(members))
     model = MLP(x.shape[1], 2, width=width, depth=depth, seeds=seeds)
     reg = regularizers.build(reg_cfg, torch.full((members,), STRENGTH), model)
@@ -96,7 +96,7 @@ def time_per_step(
 
     train(5)  # warm-up: allocator, table buffers on this device and dtype
     n_weights = sum(w.numel() for w in model.decay_parameters())
-    return best_of(repeats, lambda: train(steps)) / steps, n_weights
+    return (lambda: train(steps)), n_weights
 
 
 def scipy_seconds_per_weight(n_points: int, repeats: int) -> float:
@@ -130,21 +130,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     result = Table(
         title=f"Soft diamond (alpha {ALPHA}, scale {SCALE}) vs L2: ms per training step of an "
-        f"MLP 30-(width x depth)-2 on breast_cancer ({x.shape[0]} rows), Adam, best of "
-        f"{args.repeats}",
+        f"MLP 30-(width x depth)-2 on breast_cancer ({x.shape[0]} rows), Adam, median of "
+        f"{args.repeats} interleaved rounds (load {load_average():.1f})",
         title_justify="left",
     )
     for col in ["regime", "weights", "none", "L2", "SD", "SD/L2", "scipy*", "scipy/SD"]:
         result.add_column(col, justify="left" if col == "regime" else "right")
     for label, width, depth, members, batch, share in REGIMES:
-        ms: dict[str, float] = {}
-        n_weights = 0
         regime_steps = max(10, int(steps * share))
+        timers, n_weights = {}, 0
         for name, cfg in cfgs.items():
-            t, n_weights = time_per_step(
-                x, y, width, depth, members, batch, cfg, regime_steps, args.repeats
+            timers[name], n_weights = step_timer(
+                x, y, width, depth, members, batch, cfg, regime_steps
             )
-            ms[name] = t * 1e3
+        times = interleaved(args.repeats, timers)  # none L2 SD none L2 SD ...
+        ms = {name: median(t) / regime_steps * 1e3 for name, t in times.items()}
         scipy_ms = 3 * per_weight * n_weights * 1e3 + ms["l2"]  # p, p(w +- h): the gradient
         scipy_one_call_ms = per_weight * n_weights * 1e3 + ms["l2"]  # a lower bound
         ratio = ms["soft_diamond"] / ms["l2"]
