@@ -30,7 +30,7 @@ test: setup  ## the fast test suite (pytest -m "not slow")
 test-full: setup  ## every test, the slow end-to-end presets too
 	$(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
 
-bench: setup  ## speed benchmarks (one torch thread); figures go into the README
+bench: setup  ## speed benchmarks, a few minutes (ARGS=--long adds the P1 section); figures go into the README
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench.py $(ARGS)
 
 lint: setup  ## ruff check + format check

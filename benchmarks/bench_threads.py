@@ -22,11 +22,11 @@ from rich.table import Table
 NAME = "threads"
 JOBS = {
     "default experiment": ["trainer.epochs=30", "trainer.progress=off"],
-    "P1-size step (synthetic, 40 steps)": [
+    "P1-size step (synthetic, 20 steps)": [
         "model=psilon_net", "model.width=500", "model.depth=3", "regularizer=path_norm",
         "regularizer.strength=1e-3", "dataset=synthetic_regression",
-        "dataset.synthetic.n_samples=4000", "dataset.synthetic.n_features=11",
-        "split.n_train=2000", "trainer.steps=40", "trainer.epochs=null",
+        "dataset.synthetic.n_samples=2400", "dataset.synthetic.n_features=11",
+        "split.n_train=2000", "trainer.steps=20", "trainer.epochs=null",
         "trainer.batch_size=400", "trainer.progress=off", "metrics.spectral=false",
     ],
 }  # fmt: skip
@@ -34,7 +34,7 @@ SETTINGS = {"default (null)": "null", "1 thread": "1", "2 threads": "2"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads-rounds", type=int, default=3, help="threads: rounds")
+    parser.add_argument("--threads-rounds", type=int, default=2, help="threads: rounds")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
