@@ -359,7 +359,7 @@ def test_sign_iteration_for_many_outputs():
 
 def test_lower_bound_iteration_path_through_model():
     weights, biases = random_mlp((5, 7, 14), 2, seed=4)
-    x = torch.randn(2, 6, 5, dtype=F64)
+    x = torch.randn(2, 6, 5, dtype=F64, generator=torch.Generator().manual_seed(5))
 
     def f(z):
         return mlp_forward(weights, biases, z)
