@@ -82,6 +82,16 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class KeepBest(str, Enum):
+    none = "none"  # report the model after the last step
+    val = "val"  # ... at each member's lowest validation loss (psilon_bench.monitor)
+
+
+class ClassWeight(str, Enum):
+    none = "none"
+    balanced = "balanced"  # n / (K n_c) from the member's training rows (sklearn's rule)
+
+
 class Progress(str, Enum):
     auto = "auto"  # on when stdout is a terminal
     on = "on"
@@ -426,7 +436,8 @@ class ScheduleConfig:
 
 @dataclass
 class TrainerConfig:
-    """How a run trains its members: length, batch, device, threads, progress."""
+    """How a run trains its members: length, batch, device, threads, progress, evaluation
+    during training (`eval_every`, `curves`, `keep_best`) and class weights."""
 
     epochs: int | None = ranged(100, 1, optional=True)
     steps: int | None = ranged(None, 1, optional=True)  # set -> overrides epochs
@@ -439,6 +450,10 @@ class TrainerConfig:
     # [EWN]'s loss-adaptive learning rate (psilon_bench/adaptive.py): per member lr * m / L_prev,
     # m x1.1 per epoch whose training loss fell, else the epoch undone and m / 1.1
     loss_adaptive: bool = False
+    eval_every: int | None = ranged(None, 1, optional=True)  # null: about 100 points a run
+    curves: bool = True  # write curves.jsonl (train loss, val loss, val metric per point)
+    keep_best: KeepBest = KeepBest.none
+    class_weight: ClassWeight = ClassWeight.none
 
 
 # --------------------------------------------------------------------------------------

@@ -26,9 +26,17 @@ from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.grid import Members
 from psilon_bench.measure.evaluate import evaluate_members
 from psilon_bench.outcome import null_diverged_metrics
+from psilon_bench.monitor import build_monitor, check_evaluation
 from psilon_bench.progress import RunProgress, live_output
 from psilon_bench.threads import available_cores, default_threads, step_flops
-from psilon_bench.train import FitResult, MemberData, fit, member_chunks, plan_steps
+from psilon_bench.train import (
+    FitResult,
+    MemberData,
+    balanced_class_weights,
+    fit,
+    member_chunks,
+    plan_steps,
+)
 from psilon_bench.validation import validate
 
 
@@ -137,6 +145,7 @@ def _run(
                 "lr": members.lrs[e],
                 "status": "ok" if diverged is None else "diverged",
                 "diverged_step": diverged,
+                "best_step": fitted.best_step_of(e) if diverged is None else None,
                 "dataset": cfg.dataset.name,
                 "model": cfg.model.name,
                 "regularizer": cfg.regularizer.name,
@@ -168,7 +177,14 @@ def _run(
             }
         )
     records = [null_diverged_metrics(r) for r in records]
-    io.write_run(Path(run_dir), OmegaConf.to_yaml(cfg, resolve=True), records)
+    curves = [{"run_id": run_id, **point} for point in fitted.curves]
+    network = not baselines.is_baseline(cfg.model)
+    io.write_run(
+        Path(run_dir),
+        OmegaConf.to_yaml(cfg, resolve=True),
+        records,
+        curves=curves if network and cfg.trainer.curves else None,
+    )
     return records
 
 
@@ -206,6 +222,7 @@ def _train_networks(
         flops = step_flops(per_member, chunks[0].stop - chunks[0].start, plan.batch)
         n_threads = default_threads(flops, cores or available_cores())
     torch.set_num_threads(n_threads)
+    check_evaluation(cfg, "val" in parts, first.task)
     fits: list[FitResult] = []
     evaluation: list[dict[str, Any]] = []
     eval_s = 0.0
@@ -214,21 +231,32 @@ def _train_networks(
         model = model.to(device=device, dtype=dtype)
         strength = torch.tensor(members.strengths[chunk], dtype=dtype, device=device)
         regularizer = regularizers.build(cfg.regularizer, strength, model)
+        pruner = _build_pruner(cfg, model)
+        train = parts["train"].members(chunk)
+        class_weight = None
+        if choice(cfg.trainer.class_weight) == "balanced":
+            class_weight = balanced_class_weights(train.y, train.n_classes).to(dtype)
+        val = parts["val"].members(chunk) if "val" in parts else None
+        monitor = build_monitor(cfg.trainer, val, plan, pruner, class_weight)
         fits.append(
             fit(
                 model,
-                parts["train"].members(chunk),
+                train,
                 members.seeds[chunk],
                 regularizer,
                 cfg.optimizer,
                 cfg.schedule,
                 plan,
-                pruner=_build_pruner(cfg, model),
+                pruner=pruner,
                 progress=progress.chunk(chunk),
                 lrs=members.lrs[chunk],
                 loss_adaptive=bool(cfg.trainer.loss_adaptive),
+                class_weight=class_weight,
+                monitor=monitor,
             )
         )
+        if monitor is not None and cfg.trainer.curves:
+            fits[-1].curves = monitor.curve_rows(members.rows[chunk], first=chunk.start)
         t_eval = time.perf_counter()
         with progress.status(f"evaluating members {chunk.start + 1}-{chunk.stop}"):
             evaluation += evaluate_members(

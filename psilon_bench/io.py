@@ -74,13 +74,28 @@ def current_umask() -> int:
     return mask
 
 
-def write_run(run_dir: Path, config_yaml: str, records: Iterable[Mapping[str, Any]]) -> None:
-    """config.yaml, then records.jsonl, then DONE (the marker that the run is complete)."""
+def jsonl(rows: Iterable[Mapping[str, Any]]) -> str:
+    """One JSON object per line (NaN / inf as null)."""
+    lines = [json.dumps({k: _json_safe(v) for k, v in r.items()}, sort_keys=False) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_run(
+    run_dir: Path,
+    config_yaml: str,
+    records: Iterable[Mapping[str, Any]],
+    curves: Iterable[Mapping[str, Any]] | None = None,
+) -> None:
+    """config.yaml, records.jsonl, curves.jsonl (learning curves, when given), then DONE
+    (the marker that the run is complete)."""
     run_dir = Path(run_dir)
-    lines = [json.dumps({k: _json_safe(v) for k, v in r.items()}, sort_keys=False) for r in records]
+    files = [(CONFIG, config_yaml), (RECORDS, jsonl(records))]
+    if curves is not None:
+        files.append((CURVES, jsonl(curves)))
+    files.append((DONE, ""))
     written: list[Path] = []
     try:
-        for name, text in ((CONFIG, config_yaml), (RECORDS, "\n".join(lines) + "\n"), (DONE, "")):
+        for name, text in files:
             atomic_write(run_dir / name, text)
             written.append(run_dir / name)
     except OSError as err:  # disk full, read-only: remove what this call wrote, one line
@@ -88,8 +103,7 @@ def write_run(run_dir: Path, config_yaml: str, records: Iterable[Mapping[str, An
 
         for path in written:
             path.unlink(missing_ok=True)
-        failed = run_dir / (CONFIG, RECORDS, DONE)[len(written)]
-        raise output_error(err, failed) from None
+        raise output_error(err, run_dir / files[len(written)][0]) from None
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:

@@ -20,7 +20,9 @@ from torch import Tensor
 
 from psilon_bench.adaptive import LossAdaptive, log_cross_entropy
 from psilon_bench.allocator import keep_freed_memory
+from psilon_bench.measure.metrics import task_loss
 from psilon_bench.models.members import MemberModel, member_generators
+from psilon_bench.monitor import Monitor
 from psilon_bench.optim import MemberOptimizer, make_optimizer
 from psilon_bench.plan import MemberData, StepPlan
 from psilon_bench.progress import ChunkProgress, RunProgress
@@ -35,6 +37,11 @@ class FitResult:
     wall_time_s: float
     diverged_step: list[int | None] = field(default_factory=list)
     final_loss: list[float] = field(default_factory=list)
+    best_step: list[int | None] = field(default_factory=list)  # trainer.keep_best, per member
+    curves: list[dict[str, Any]] = field(default_factory=list)  # learning-curve points
+
+    def best_step_of(self, e: int) -> int | None:
+        return self.best_step[e] if self.best_step else None
 
     @property
     def steps_per_s(self) -> float:
@@ -48,6 +55,8 @@ class FitResult:
             wall_time_s=sum(p.wall_time_s for p in parts),
             diverged_step=[d for p in parts for d in p.diverged_step],
             final_loss=[v for p in parts for v in p.final_loss],
+            best_step=[b for p in parts for b in p.best_step],
+            curves=[c for p in parts for c in p.curves],
         )
 
 
@@ -94,6 +103,7 @@ class Pruner(Protocol):
 
     def on_step_end(self, model: MemberModel, step: int, plan: StepPlan) -> None: ...
     def on_train_end(self, model: MemberModel, plan: StepPlan) -> None: ...
+    def keep_from(self, plan: StepPlan) -> int: ...  # first step count a checkpoint may be
 
 
 def plan_steps(
@@ -106,15 +116,14 @@ def plan_steps(
     return StepPlan(total_steps=int(total), steps_per_epoch=per_epoch, batch=batch)
 
 
-def task_loss(out: Tensor, y: Tensor, task: str) -> Tensor:
-    """Mean loss per member: cross-entropy (classification) or squared error; out (E, B, K) -> (E,)."""
-    E, B, K = out.shape
-    if task == "classification":
-        ce = torch.nn.functional.cross_entropy(
-            out.reshape(E * B, K), y.reshape(E * B), reduction="none"
-        )
-        return ce.view(E, B).mean(dim=1)
-    return (out.squeeze(-1) - y).pow(2).mean(dim=1)
+def balanced_class_weights(y: Tensor, n_classes: int) -> Tensor:
+    """`trainer.class_weight=balanced`: w_c = n / (K n_c) from each member's training labels
+    y (E, N) -> (E, K) (scikit-learn's "balanced" rule; the weights average 1 over the rows).
+    A class absent from a member's rows gets weight 0."""
+    counts = torch.zeros(y.shape[0], n_classes, dtype=torch.float64, device=y.device)
+    counts.scatter_add_(1, y, torch.ones_like(y, dtype=torch.float64))
+    weights = y.shape[1] / (n_classes * counts)
+    return torch.where(counts > 0, weights, torch.zeros_like(weights))
 
 
 class MemberLR:
@@ -256,6 +265,8 @@ def fit(
     lrs: Sequence[float] | None = None,
     check_every: int | None = None,
     loss_adaptive: bool = False,
+    class_weight: Tensor | None = None,
+    monitor: Monitor | None = None,
 ) -> FitResult:
     """Train all members of `model` on `data` for `plan.total_steps` optimizer steps.
 
@@ -263,7 +274,9 @@ def fit(
     `lrs[e]` is member e's peak learning rate (default: `optimizer_cfg.lr` for every member).
     `check_every`: divergence checks (see `Divergence`); None: 1 on CPU, else
     `DIVERGENCE_CHECK_EVERY`. `loss_adaptive`: [EWN]'s loss-adaptive learning rate
-    (`psilon_bench.adaptive`; divergence is then checked every step).
+    (`psilon_bench.adaptive`; divergence is then checked every step). `class_weight` (E, K)
+    weights each row's cross-entropy by its class. A `monitor` sees every step's task
+    losses; its best checkpoints are restored before the pruner's final step.
     """
     E = model.n_members
     keep_freed_memory(largest_step_tensor(model, plan.batch))
@@ -305,8 +318,9 @@ def fit(
 
         out = model(xb)
         penalty = regularizer.penalty(model)  # (E,) lambda_e * R_e, or None
+        fitted = None
         if adaptive is None:
-            losses = task_loss(out, yb, data.task)  # (E,)
+            losses = fitted = task_loss(out, yb, data.task, class_weight)  # (E,)
             if penalty is not None:
                 losses = losses + penalty
         else:  # the gradient of m_e (L + penalty) / L_e: a per-member learning rate
@@ -340,7 +354,13 @@ def fit(
             divergence.restore(model)
         if check_every > 1 and ((step + 1) % check_every == 0 or step + 1 == n_steps):
             divergence.sync(model, opt)
+        if monitor is not None:
+            if fitted is None:  # loss-adaptive: its objective is not the task loss
+                fitted = task_loss(out.detach(), yb, data.task, class_weight)
+            monitor.after_step(model, step + 1, fitted)
         bar.update(step, losses, divergence.alive)
+    if monitor is not None:
+        monitor.restore_best_(model)
     if adaptive is not None:  # report the training loss itself (it may be far below 1e-38)
         losses = adaptive.full_log_loss(model).double().exp()
     if pruner is not None:
@@ -354,4 +374,5 @@ def fit(
         wall_time_s=wall,
         diverged_step=divergence.step,
         final_loss=losses.detach().cpu().double().tolist(),
+        best_step=monitor.best_steps() if monitor is not None else [None] * E,
     )

@@ -1,5 +1,6 @@
-"""Task metrics per member, METHODS.md §6: accuracy and log-loss (classification), RMSE on
-the transformed target and R^2 (regression). Inputs are stacked: out (E, N, K), y (E, N)."""
+"""Task metrics per member, METHODS.md §6: accuracy, balanced accuracy and log-loss
+(classification), RMSE on the transformed target and R^2 (regression); the training loss
+(`task_loss`). Inputs are stacked: out (E, N, K), y (E, N)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,44 @@ def predict(model: MemberModel, x: Tensor, chunk: int = 4096) -> Tensor:
     return torch.cat([model(x[:, i : i + chunk]) for i in range(0, x.shape[1], chunk)], dim=1)
 
 
+def task_loss(out: Tensor, y: Tensor, task: str, class_weight: Tensor | None = None) -> Tensor:
+    """Mean training loss per member, out (E, B, K) -> (E,): cross-entropy, each row weighted
+    by `class_weight[e, y]` when given (`trainer.class_weight`), or squared error."""
+    E, B, K = out.shape
+    if task == "classification":
+        ce = torch.nn.functional.cross_entropy(
+            out.reshape(E * B, K), y.reshape(E * B), reduction="none"
+        ).view(E, B)
+        if class_weight is not None:
+            ce = ce * class_weight.gather(1, y)
+        return ce.mean(dim=1)
+    return (out.squeeze(-1) - y).pow(2).mean(dim=1)
+
+
 def classification_metrics(out: Tensor, y: Tensor) -> dict[str, Tensor]:
-    """accuracy and log-loss (mean cross-entropy, natural log) per member, (E,) float64."""
+    """accuracy, balanced accuracy and log-loss (mean cross-entropy, natural log) per member,
+    (E,) float64."""
     E, N, K = out.shape
     logp = torch.log_softmax(out.double(), dim=-1)
     log_loss = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(dim=1)
-    accuracy = (out.argmax(dim=-1) == y).double().mean(dim=1)
-    return {"accuracy": accuracy, "log_loss": log_loss}
+    correct = (out.argmax(dim=-1) == y).double()
+    return {
+        "accuracy": correct.mean(dim=1),
+        "balanced_accuracy": balanced_accuracy(correct, y, K),
+        "log_loss": log_loss,
+    }
+
+
+def balanced_accuracy(correct: Tensor, y: Tensor, n_classes: int) -> Tensor:
+    """Mean recall over the classes present in y (scikit-learn's `balanced_accuracy_score`),
+    per member: correct (E, N) 0/1, y (E, N) -> (E,) float64."""
+    totals = torch.zeros(y.shape[0], n_classes, dtype=torch.float64, device=y.device)
+    hits = torch.zeros_like(totals)
+    totals.scatter_add_(1, y, torch.ones_like(correct))
+    hits.scatter_add_(1, y, correct)
+    present = totals > 0
+    recall = torch.where(present, hits / totals.clamp(min=1), torch.zeros_like(hits))
+    return recall.sum(dim=1) / present.sum(dim=1)
 
 
 def regression_metrics(out: Tensor, y: Tensor) -> dict[str, Tensor]:

@@ -130,6 +130,12 @@ class PsilonProjection:
     def on_step_end(self, model: MemberModel, step: int, plan: StepPlan) -> None:
         self.set_blend(self.blend_after(step, plan))
 
+    def keep_from(self, plan: StepPlan) -> int:
+        """A best-validation checkpoint (`trainer.keep_best`) is taken only once `a = 1`
+        (after `start + T` steps), so the kept model is fully projected, exact zeros."""
+        first, ramp = projection_schedule(plan.total_steps, self.start, self.ramp)
+        return first + ramp
+
     def on_train_end(self, model: MemberModel, plan: StepPlan) -> None:
         self.set_blend(self.blend_after(plan.total_steps - 1, plan))  # a_N (1 unless N = 0)
         for layer in self.layers:
@@ -177,10 +183,15 @@ class MagnitudePruning:
         apply_masks_(model, self.masks)
 
     def on_step_end(self, model: MemberModel, step: int, plan: StepPlan) -> None:
-        if step == plan.total_steps - 1:
+        if step == plan.total_steps - 1 and self.extra_steps:  # fine-tuning follows
             self.prune_(model)
         elif step >= plan.total_steps:  # fine-tuning: hold the zeros
             apply_masks_(model, self.masks)
+
+    def keep_from(self, plan: StepPlan) -> int:
+        """With fine-tuning, checkpoints come from the fine-tuning steps (masks held); without,
+        any step: the kept weights are pruned at the end (`on_train_end`)."""
+        return plan.total_steps if self.extra_steps else 0
 
     def on_train_end(self, model: MemberModel, plan: StepPlan) -> None:
         if self.masks is None:
@@ -225,6 +236,10 @@ class NeuronNormPruning:
 
     def on_step_end(self, model: MemberModel, step: int, plan: StepPlan) -> None:
         return None
+
+    def keep_from(self, plan: StepPlan) -> int:
+        """Any step: the kept weights are pruned at the end."""
+        return 0
 
     def on_train_end(self, model: MemberModel, plan: StepPlan) -> None:
         neuron_norm_prune_(model, self.fraction)
