@@ -25,8 +25,8 @@ from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.grid import Members
 from psilon_bench.measure.evaluate import evaluate_members
-from psilon_bench.outcome import null_diverged_metrics
 from psilon_bench.monitor import build_monitor, check_evaluation
+from psilon_bench.outcome import null_diverged_metrics
 from psilon_bench.progress import RunProgress, live_output
 from psilon_bench.threads import available_cores, default_threads, step_flops
 from psilon_bench.train import (

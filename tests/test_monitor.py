@@ -135,6 +135,7 @@ def test_keep_best_with_projection_keeps_exact_sparsity(tmp_path):
             "pruning=psilon_projection",
             "pruning.start=0.5",
             "pruning.ramp=0.25",
+            "pruning.scale=2.0",
             "trainer.keep_best=val",
             "trainer.eval_every=5",
         ]
