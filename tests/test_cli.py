@@ -41,7 +41,12 @@ def test_run_writes_one_record_per_member(tmp_path):
     res = run_cli(["run", *QUICK, "regularizer=l2", "regularizer.strength=[0.0,0.01]"], tmp_path)
     assert res.returncode == 0, res.stderr
     (run_dir,) = _run_dirs(tmp_path / "results")
-    assert sorted(p.name for p in run_dir.iterdir()) == ["DONE", "config.yaml", "records.jsonl"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "DONE",
+        "config.yaml",
+        "curves.jsonl",
+        "records.jsonl",
+    ]
     records = _records(run_dir)
     assert len(records) == 4  # 2 seeds x 2 strengths
     assert {(r["seed"], r["strength"]) for r in records} == {
