@@ -295,7 +295,16 @@ def report_dirs(tmp_path_factory) -> dict[str, Path]:
     empty.mkdir()
     (root / "file.txt").write_text("not a folder\n")
     res = invoke(
-        ["run", *QUICK, "trainer.steps=3", "dataset=iris", f"paths.results_dir={runs}"], root
+        # no curves.jsonl, so `plot --kind curves` has nothing to draw
+        [
+            "run",
+            *QUICK,
+            "trainer.steps=3",
+            "trainer.curves=false",
+            "dataset=iris",
+            f"paths.results_dir={runs}",
+        ],
+        root,
     )
     assert res.code == 0, res.err
     return {"RUNS": runs, "EMPTY": empty, "FILE": root / "file.txt"}
