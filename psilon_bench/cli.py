@@ -66,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(rest: list[str]) -> int:
     argv = hydra_argv(rest)
+    from psilon_bench import signals
+
+    signals.install()  # Ctrl-C / SIGTERM: clean up, one line, exit 130 / 143
     from psilon_bench.hydra_app import run_app
 
     flags = [a for a in argv if a in ("-m", "--multirun")]
@@ -272,17 +275,42 @@ def _fmt(n: object) -> str:
 
 
 def _guarded(command) -> int:  # noqa: ANN001
-    """Run `command`; user and config errors become one line on stderr and exit code 2."""
-    from psilon_bench.errors import UserAbort, UserError
-
+    """Run `command`; user and config errors become one line on stderr and exit code 2,
+    Ctrl-C / SIGTERM one line and exit code 130 / 143."""
     try:
         return command()
+    except BaseException as ex:
+        from psilon_bench.signals import EXIT_CODES, received
+
+        name = received()
+        if name is None:
+            if isinstance(ex, KeyboardInterrupt):
+                name = "SIGINT"
+            else:
+                return _report(ex)
+        print(
+            f"interrupted ({name}): unfinished runs hold no DONE; re-run the same command "
+            "(same hydra.sweep.dir for a sweep) to finish them",
+            file=sys.stderr,
+        )
+        return EXIT_CODES[name]
+
+
+def _report(ex: BaseException) -> int:
+    """The error reports of `_guarded` (re-raises what is not a user or config error)."""
+    from psilon_bench.errors import SweepFailed, UserAbort, UserError
+
+    try:
+        raise ex
     except UserAbort as abort:
         print(f"error: {abort.error}", file=sys.stderr)
         return abort.error.exit_code
     except UserError as ex:
         print(f"error: {ex}", file=sys.stderr)
         return ex.exit_code
+    except SweepFailed as failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return failed.exit_code
     except Exception as ex:
         message = config_error_line(ex)
         if message is None and isinstance(ex, OSError):
@@ -381,7 +409,9 @@ def entry() -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    if _fast_exit_ok(sys.argv[1:]):
+    from psilon_bench.signals import received
+
+    if _fast_exit_ok(sys.argv[1:]) or received():
         fast_exit(code)
     return code
 

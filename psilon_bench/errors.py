@@ -37,3 +37,10 @@ class UserAbort(BaseException):  # noqa: N818
     def __init__(self, error: UserError):
         super().__init__(str(error))
         self.error = error
+
+
+class SweepFailed(BaseException):  # noqa: N818
+    """At least one job of a sweep failed (each left FAILED in its folder); raised after
+    the sweep so Hydra passes it through; `psilon_bench.cli` prints it and exits 1."""
+
+    exit_code = 1

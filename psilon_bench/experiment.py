@@ -1,7 +1,7 @@
 """One run, end to end (ARCHITECTURE.md "The data path"):
 
 config -> validate -> data.load_table -> make_split per member -> models.build (E members)
--> train.fit -> evaluate -> io.write_run (config.yaml, records.jsonl, DONE).
+-> train.fit -> evaluate -> io.write_run (config.yaml, records.jsonl, overrides.yaml, DONE).
 
 Nothing is written until every member has trained and been evaluated; a user error
 (`psilon_bench.errors.UserError`) raised anywhere before that leaves no file behind.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import platform
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from psilon_bench.measure.evaluate import evaluate_members
 from psilon_bench.monitor import build_monitor, check_evaluation
 from psilon_bench.outcome import null_diverged_metrics
 from psilon_bench.progress import RunProgress, live_output
+from psilon_bench.provenance import RunInfo, flat_config
 from psilon_bench.threads import available_cores, default_threads, step_flops
 from psilon_bench.train import (
     FitResult,
@@ -83,22 +83,30 @@ def run_experiment(
     threads: int | None = None,
     cores: int | None = None,
     live: bool | None = None,
+    info: RunInfo | None = None,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every member of `cfg`, write the run to `run_dir`, return the records.
 
     Intra-op threads: `threads`, else `trainer.threads`, else `default_threads` from the
     step's size and the `cores` this job may use (default: its affinity mask). `live`:
     draw progress on the terminal (None: `trainer.progress`, see `progress.live_output`).
+    `info`: run id, config hash and overrides (default: from the folder name and `cfg`).
     """
     validate(cfg)
+    info = info or RunInfo.of(cfg, Path(run_dir))
     if live is None:
         live = live_output(choice(cfg.trainer.progress), parallel=False)
     with RunProgress(len(Members.from_config(cfg)), enabled=live) as progress:
-        return _run(cfg, run_dir, threads, cores, progress)
+        return _run(cfg, run_dir, threads, cores, progress, info)
 
 
 def _run(
-    cfg: DictConfig, run_dir: Path, threads: int | None, cores: int | None, progress: RunProgress
+    cfg: DictConfig,
+    run_dir: Path,
+    threads: int | None,
+    cores: int | None,
+    progress: RunProgress,
+    info: RunInfo,
 ) -> list[dict[str, Any]]:
     started = time.time()
     members = Members.from_config(cfg)
@@ -129,15 +137,15 @@ def _run(
             cfg, members, splits, device, dtype, threads, cores, progress
         )
 
-    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    flat_cfg = {f"cfg.{k}": v for k, v in io.flatten(resolved).items()}
-    run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{uuid.uuid4().hex[:8]}"
+    flat_cfg = flat_config(cfg)
+    provenance = info.record_fields()
     records = []
     for e in range(len(members)):
         diverged = fitted.diverged_step[e]
         records.append(
             {
-                "run_id": run_id,
+                "run_id": provenance["run_id"],
+                "config_hash": provenance["config_hash"],
                 "member": e,
                 "seed": members.seeds[e],
                 "split_seed": members.split_seeds[e],
@@ -173,17 +181,21 @@ def _run(
                 "env.threads": torch.get_num_threads(),
                 "env.torch": torch.__version__,
                 "env.python": platform.python_version(),
+                "env.version": provenance["env.version"],
+                "env.git_commit": provenance["env.git_commit"],
                 **flat_cfg,
             }
         )
     records = [null_diverged_metrics(r) for r in records]
-    curves = [{"run_id": run_id, **point} for point in fitted.curves]
+    curves = [{"run_id": provenance["run_id"], **point} for point in fitted.curves]
     network = not baselines.is_baseline(cfg.model)
     io.write_run(
         Path(run_dir),
         OmegaConf.to_yaml(cfg, resolve=True),
         records,
         curves=curves if network and cfg.trainer.curves else None,
+        files={io.OVERRIDES: info.overrides_yaml()},
+        done=info.config_hash,
     )
     return records
 

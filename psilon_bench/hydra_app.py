@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from psilon_bench.config import register_configs, register_resolvers
-from psilon_bench.errors import ConfigError, UserAbort, UserError
+from psilon_bench.errors import ConfigError, SweepFailed, UserAbort, UserError
 from psilon_bench.options import check_choices, groups_help
 from psilon_bench.outcome import all_diverged, check_sweep_diverged
 from psilon_bench.output import check_output_dir, remove_created_dirs
@@ -27,6 +30,9 @@ from psilon_bench.safety import install_hydra_guard
 from psilon_bench.validation import validate, validate_launcher
 
 _RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
+# conf/hydra/launcher/submitit_*.yaml refine the plugin's configs of the same name (typed by
+# them); Hydra 1.3 still supports that and warns about it on every composition.
+warnings.filterwarnings("ignore", message=r"[\s\S]*validated against ConfigStore schema")
 
 
 def register() -> None:
@@ -44,8 +50,18 @@ def register() -> None:
 
 class ValidateBeforeWriting(Callback):
     """Validates the run's config (or every job of a basic sweep) and the output folder
-    before any folder exists; after a sweep, reports jobs whose members all diverged.
+    before any folder exists, refuses a sweep whose job folders hold another run's files;
+    after the sweep prints the summary line (skipped / run / failed): a failed job makes
+    the exit code 1, a job whose members all diverged 3.
     (`validate` skips the `hydra` node.)"""
+
+    def __init__(self) -> None:
+        self.jobs: list[Any] | None = None
+        self.progress: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers pickle the callbacks into job processes: leave the parent's state."""
+        return {"jobs": None, "progress": None}
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _abort_on_user_error(check_choices, config)
@@ -53,34 +69,51 @@ class ValidateBeforeWriting(Callback):
         _abort_on_user_error(_check_output, config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from psilon_bench import sweep
+
         _abort_on_user_error(validate_launcher, config)
-        _abort_on_user_error(self._validate_sweep, config)
+        self.jobs = _abort_on_user_error(sweep.plan_jobs, config, _check_job)
         _abort_on_user_error(_check_output, config, "hydra.sweep.dir")
+        if self.jobs is None:
+            return
+        _abort_on_user_error(sweep.precheck, self.jobs)
+        if not _launcher(config.hydra).endswith("BasicLauncher"):  # jobs in other processes
+            sweep.mark_parent()
+            self.progress = sweep.SweepProgress(self.jobs).start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        _abort_on_user_error(check_sweep_diverged, Path(config.hydra.sweep.dir))
+        from psilon_bench import sweep
 
-    @staticmethod
-    def _validate_sweep(config: DictConfig) -> None:
-        if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
-            check_choices(config)
-            validate(config)
-            return
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.global_hydra import GlobalHydra
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+        if self.progress is not None:
+            self.progress.stop()
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        result = sweep.outcome(self.jobs, sweep_dir)
+        print(result.line(sweep_dir), flush=True)
+        if result.failed:
+            folder, error = result.failed[0]
+            raise SweepFailed(
+                f"{len(result.failed)} job(s) failed, first {folder}: {error}"
+                " (fix it and re-run the same command to redo only those)"
+            )
+        _abort_on_user_error(check_sweep_diverged, sweep_dir)
 
-        overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-        loader = GlobalHydra.instance().config_loader()
-        parsed = OverridesParser.create(config_loader=loader).parse_overrides(list(overrides))
-        jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-        for num, job in enumerate(jobs):
-            try:
-                job_cfg = loader.load_sweep_config(config, job)
-                check_choices(job_cfg)
-                validate(job_cfg)
-            except UserError as err:
-                raise ConfigError(f"{job_label(num, job)}: {err}") from None
+
+def _launcher(hydra_node: Any) -> str:
+    """The launcher class of a `hydra` config node (e.g. ...BasicLauncher, ...JoblibLauncher)."""
+    return str(hydra_node.launcher.get("_target_", ""))
+
+
+def _check_job(
+    config: DictConfig, num: int | None = None, overrides: list[str] | None = None
+) -> None:
+    """Choices and values of one job's config; errors name the job (number and overrides)."""
+    try:
+        check_choices(config)
+        validate(config)
+    except UserError as err:
+        if num is None:
+            raise
+        raise ConfigError(f"{job_label(num, overrides or [])}: {err}") from None
 
 
 def job_label(num: int, overrides: list[str]) -> str:
@@ -143,28 +176,103 @@ _compose_once()
 
 
 @hydra.main(version_base=None, config_path="pkg://psilon_bench.conf", config_name="config")
-def run_app(cfg: DictConfig) -> None:
-    """Train the members of one job and write its records into Hydra's output folder."""
+def run_app(cfg: DictConfig) -> Any:
+    """Train the members of one job and write its records into Hydra's output folder.
+
+    In a sweep a job that fails writes FAILED (its one-line error) and returns, so the
+    sweep goes on; a job whose folder holds DONE with its config hash is skipped."""
+    from psilon_bench import io, provenance, rundir
+
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     # idle OpenMP threads must not spin on a shared machine; set before torch starts OpenMP
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    in_sweep = hc.mode == RunMode.MULTIRUN
+    launcher = _launcher(hc)
+    separate = in_sweep and not launcher.endswith("BasicLauncher")  # a process per job
+    if separate and launcher.endswith(("JoblibLauncher", "submitit_launcher.LocalLauncher")):
+        from psilon_bench.sweep import watch_parent
+
+        watch_parent()  # children of the sweep's parent die with it: no orphaned workers
+    label = job_label(hc.job.num, list(hc.overrides.task)) if in_sweep else "run"
+    key = "hydra.sweep.dir" if in_sweep else "hydra.run.dir"
+    try:
+        # the job's command line: its config overrides, then the hydra ones (launcher, folders)
+        command = [
+            *hc.overrides.task,
+            *(o for o in hc.overrides.hydra if not o.startswith("hydra.mode=")),
+        ]
+        info = provenance.RunInfo.of(cfg, run_dir, command, sweep=in_sweep)
+        claim = rundir.claim(run_dir, info.config_hash, resume=in_sweep, key=key)
+    except UserError as err:
+        if not in_sweep:
+            raise UserAbort(err) from err
+        print(f"error: {label}: {err}", file=sys.stderr, flush=True)
+        return "refused"
+    except BaseException:  # Ctrl-C before the claim: drop the empty folder Hydra made
+        if io.run_state(run_dir) == "empty":
+            remove_created_dirs(run_dir)
+        raise
+    try:
+        if claim.action == "skip":
+            print(f"{label}: skipped, {run_dir} is complete with the same config", flush=True)
+            return "skipped"
+        return _run_job(cfg, run_dir, _parallel_jobs(hc), info, label, in_sweep)
+    except BaseException:  # Ctrl-C, SIGTERM: leave nothing that looks complete
+        if claim.action == "run" and not (run_dir / io.DONE).exists():  # DONE: complete
+            io.clear_run(run_dir)
+            remove_created_dirs(run_dir)
+        raise
+    finally:
+        claim.release()
+
+
+def _run_job(
+    cfg: DictConfig, run_dir: Path, jobs: int, info: Any, label: str, in_sweep: bool
+) -> str:
+    """Train and write one job; in a sweep a failure writes FAILED and returns "failed"."""
     from psilon_bench.config import choice
     from psilon_bench.experiment import run_experiment
     from psilon_bench.progress import live_output
     from psilon_bench.summary import print_summary
     from psilon_bench.threads import available_cores
 
-    jobs = _parallel_jobs(hc)
     live = live_output(choice(cfg.trainer.progress), parallel=jobs > 1)  # workers: no bars
     try:
-        records = run_experiment(cfg, run_dir, cores=available_cores(jobs), live=live)
+        records = run_experiment(cfg, run_dir, cores=available_cores(jobs), live=live, info=info)
     except UserError as err:
-        remove_created_dirs(run_dir)
-        if hc.mode.name == "MULTIRUN":  # say which job of the sweep
-            err = type(err)(f"{job_label(hc.job.num, list(hc.overrides.task))}: {err}")
-        raise UserAbort(err) from err
+        if not in_sweep:
+            remove_created_dirs(run_dir)
+            raise UserAbort(err) from err
+        _mark_failed(run_dir, str(err))
+        print(f"error: {label}: {err}", file=sys.stderr, flush=True)
+        return "failed"
+    except Exception as err:
+        from psilon_bench.signals import received
+
+        if not in_sweep or received():  # an error caused by Ctrl-C / SIGTERM is no failure
+            raise
+        import traceback
+
+        traceback.print_exc()  # a bug, not a user error: keep the trace for the report
+        line = f"{type(err).__name__}: {err}".splitlines()[0]
+        _mark_failed(run_dir, line)
+        print(f"error: {label}: {line}", file=sys.stderr, flush=True)
+        return "failed"
     print_summary(records, run_dir)
     diverged = all_diverged(records, run_dir)
-    if diverged is not None and hc.mode.name != "MULTIRUN":  # a sweep goes on: exit 3 at its end
+    if diverged is not None and not in_sweep:  # a sweep goes on: exit 3 at its end
         raise UserAbort(diverged)
+    return "done"
+
+
+def _mark_failed(run_dir: Path, line: str) -> None:
+    """FAILED with the one-line error, in place of whatever the job left; a folder that
+    cannot take it (read-only, full) is said in one line (it holds no DONE either way)."""
+    from psilon_bench import io
+
+    try:
+        io.clear_run(run_dir)
+        io.write_failed(run_dir, line)
+    except OSError as err:
+        print(f"error: cannot write {run_dir / io.FAILED}: {err.strerror}", file=sys.stderr)

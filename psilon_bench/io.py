@@ -1,7 +1,9 @@
 """Run records on disk: `records.jsonl` (one JSON object per member), the resolved
-`config.yaml`, and a `DONE` marker written last. Every file is written atomically (a
-temporary file in the same folder, then `os.replace`), so a reader never sees half a file.
-`collect` reads many run folders into one pandas DataFrame."""
+`config.yaml`, the command line's overrides `overrides.yaml`, and a `DONE` marker written
+last (its text: the config hash). A job that failed holds `FAILED` (its one-line error)
+and no `DONE`. Every file is written atomically (a temporary file in the same folder, then
+`os.replace`), so a reader never sees half a file. `collect` reads many run folders into
+one pandas DataFrame."""
 
 from __future__ import annotations
 
@@ -16,8 +18,11 @@ from typing import Any
 RECORDS = "records.jsonl"
 DONE = "DONE"
 CONFIG = "config.yaml"
-FAILED = "FAILED"  # a job that failed: its one-line error, and no DONE
+OVERRIDES = "overrides.yaml"
+FAILED = "FAILED"
 CURVES = "curves.jsonl"
+#: Every file a run writes; a folder holding anything else is not a run folder.
+RUN_FILES = (DONE, FAILED, CONFIG, OVERRIDES, RECORDS, CURVES)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -85,14 +90,18 @@ def write_run(
     config_yaml: str,
     records: Iterable[Mapping[str, Any]],
     curves: Iterable[Mapping[str, Any]] | None = None,
+    files: Mapping[str, str] | None = None,
+    done: str = "",
 ) -> None:
-    """config.yaml, records.jsonl, curves.jsonl (learning curves, when given), then DONE
-    (the marker that the run is complete)."""
+    """config.yaml, records.jsonl, curves.jsonl (learning curves, when given), the `files`
+    ({name: text}, e.g. overrides.yaml), then DONE (the marker that the run is complete;
+    its text `done`, the config hash)."""
     run_dir = Path(run_dir)
+    extra = dict(files or {})
     files = [(CONFIG, config_yaml), (RECORDS, jsonl(records))]
     if curves is not None:
         files.append((CURVES, jsonl(curves)))
-    files.append((DONE, ""))
+    files += [*extra.items(), (DONE, done)]
     written: list[Path] = []
     try:
         for name, text in files:
@@ -104,6 +113,63 @@ def write_run(
         for path in written:
             path.unlink(missing_ok=True)
         raise output_error(err, run_dir / files[len(written)][0]) from None
+
+
+def write_failed(run_dir: Path, error: str) -> None:
+    """Mark a job as failed: FAILED holding its one-line error (never beside a DONE)."""
+    run_dir = Path(run_dir)
+    (run_dir / DONE).unlink(missing_ok=True)
+    atomic_write(run_dir / FAILED, error.strip().splitlines()[0] + "\n" if error.strip() else "\n")
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove a run's files before the folder is rewritten on purpose: DONE and FAILED
+    first, so a kill at any moment leaves a folder that reads as incomplete."""
+    run_dir = Path(run_dir)
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for tmp in run_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def run_state(run_dir: Path) -> str:
+    """ "empty" (absent, or no run file yet), "done", "failed", "incomplete" (run files
+    without a marker) or "foreign" (holds something a run does not write, see `run_entry`)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return "empty"
+    names = [p.name for p in run_dir.iterdir()]
+    if any(not run_entry(n) for n in names):
+        return "foreign"
+    if not any(n in RUN_FILES or n.endswith(".tmp") for n in names):
+        return "empty"
+    if DONE in names:
+        return "done"
+    return "failed" if FAILED in names else "incomplete"
+
+
+def run_entry(name: str) -> bool:
+    """Whether a run folder may hold `name`: a run file, a hidden entry (temporary files,
+    Hydra's `.hydra`), or a log file Hydra's job logging writes before the job starts."""
+    return name in RUN_FILES or name.startswith(".") or name.endswith(".log")
+
+
+def done_hash(run_dir: Path) -> str | None:
+    """The config hash stored in a complete run's DONE (None if absent or empty)."""
+    try:
+        return (Path(run_dir) / DONE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def failed_runs(root: Path) -> list[tuple[Path, str]]:
+    """(folder, one-line error) of every failed job below `root`."""
+    out = []
+    for marker in sorted(Path(root).rglob(FAILED)):
+        if marker.is_file() and not (marker.parent / DONE).exists():
+            text = marker.read_text(encoding="utf-8", errors="replace").strip()
+            out.append((marker.parent, text))
+    return out
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ def test_run_writes_one_record_per_member(tmp_path):
         "DONE",
         "config.yaml",
         "curves.jsonl",
+        "overrides.yaml",
         "records.jsonl",
     ]
     records = _records(run_dir)

@@ -101,7 +101,8 @@ def test_run_files_are_group_readable_with_umask_022(tmp_path):
         os.umask(old)
     assert res.code == 0, res.err
     files = [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
-    assert {p.name for p in files} == {"config.yaml", "records.jsonl", "curves.jsonl", "DONE"}
+    names = {"config.yaml", "overrides.yaml", "records.jsonl", "curves.jsonl", "DONE"}
+    assert {p.name for p in files} == names
     assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o644}
 
 
