@@ -90,6 +90,7 @@ def test_sweep_with_a_failing_job_goes_on_and_resumes(tmp_path):
     assert sorted(p.name for p in job0.iterdir()) == [
         "DONE",
         "config.yaml",
+        "curves.jsonl",
         "overrides.yaml",
         "records.jsonl",
     ]
