@@ -112,7 +112,7 @@ table-soft-diamond: setup  ## P4: soft diamond vs L1 vs L2 (threshold sparsity, 
 	$(PLOT) $(RES)/soft_diamond/runs --kind pareto --out $(RES)/soft_diamond
 
 table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden units (pruning figure)
-	$(SWEEP) experiment=ewn model=mlp,swn_mlp,ewn_mlp pruning.fraction=0.0,0.5,0.8,0.9 $(if $(FULL),model.width=1024 seeds=5 trainer.epochs=500) $(call SDIR,ewn,ewn) $(ARGS)
+	$(SWEEP) experiment=ewn model=mlp,swn_mlp,ewn_mlp 'pruning.fraction=[0.5,0.8,0.9]' $(if $(FULL),model.width=1024 seeds=5 trainer.epochs=500) $(call SDIR,ewn,ewn) $(ARGS)
 	$(TABLE) $(RES)/ewn/runs --out $(RES)/ewn --by data,prune.amount --metrics test.accuracy
 	$(PLOT) $(RES)/ewn/runs --kind pruning --out $(RES)/ewn
 

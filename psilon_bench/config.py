@@ -327,7 +327,7 @@ class MagnitudePruningConfig:
 
     name: str = "magnitude"
     scope: PruneScope = PruneScope["global"]
-    sparsity: float = ranged(0.5, 0, 1, "left")
+    sparsity: Any = ranged(0.5, 0, 1, "left", many=True)  # a list: each evaluated (no fine-tuning)
     finetune_steps: int = ranged(0, 0)
 
 
@@ -336,7 +336,7 @@ class NeuronNormPruningConfig:
     """Remove the fraction q of hidden units with the smallest incoming norm [EWN]."""
 
     name: str = "neuron_norm"
-    fraction: float = ranged(0.5, 0, 1, "left")
+    fraction: Any = ranged(0.5, 0, 1, "left", many=True)  # a list: each evaluated on one model
 
 
 # --------------------------------------------------------------------------------------

@@ -127,9 +127,10 @@ def _run(
     data_s = time.time() - started
     if baselines.is_baseline(cfg.model):  # scikit-learn: one estimator per member, no torch
         t_fit = threads or cfg.trainer.threads or 1
-        evaluation, fit_s = baselines.fit_members(
+        scores, fit_s = baselines.fit_members(
             cfg.model, splits, members.seeds, members.strengths, t_fit
         )
+        evaluation = [[score] for score in scores]
         E, d_in, chunk_size, eval_s = len(members), first.n_features, len(members), 0.0
         fitted = FitResult(0, fit_s, diverged_step=[None] * E, final_loss=[None] * E)
     else:
@@ -140,7 +141,7 @@ def _run(
     flat_cfg = flat_config(cfg)
     provenance = info.record_fields()
     records = []
-    for e in range(len(members)):
+    for e, evaluated in ((m, ev) for m, evs in enumerate(evaluation) for ev in evs):
         diverged = fitted.diverged_step[e]
         records.append(
             {
@@ -166,7 +167,7 @@ def _run(
                 "n_val": first.sizes["val"],
                 "n_test": first.sizes["test"],
                 "data.warnings": list(table.warnings),
-                **evaluation[e],
+                **evaluated,
                 "train.final_loss": fitted.final_loss[e],
                 "time.wall_s": fitted.wall_time_s,
                 "time.steps": fitted.steps,
@@ -209,9 +210,9 @@ def _train_networks(
     threads: int | None,
     cores: int | None,
     progress: RunProgress,
-) -> tuple[int, list[dict[str, Any]], FitResult, int, float]:
-    """Train and evaluate the torch members (in chunks): d_in, evaluations, fit, chunk size,
-    evaluation seconds."""
+) -> tuple[int, list[list[dict[str, Any]]], FitResult, int, float]:
+    """Train and evaluate the torch members (in chunks): d_in, evaluations (one list per
+    member: one per pruning amount, `evaluate_amounts`), fit, chunk size, evaluation seconds."""
     first = splits[0]
     parts = {
         p: stack_splits(splits, p, device, dtype)
@@ -236,7 +237,7 @@ def _train_networks(
     torch.set_num_threads(n_threads)
     check_evaluation(cfg, "val" in parts, first.task)
     fits: list[FitResult] = []
-    evaluation: list[dict[str, Any]] = []
+    evaluation: list[list[dict[str, Any]]] = []
     eval_s = 0.0
     for chunk in chunks:  # all members at once unless they outgrow the cache (member_chunks)
         model = models.build(cfg.model, d_in=d_in, d_out=d_out, seeds=members.seeds[chunk])
@@ -249,7 +250,9 @@ def _train_networks(
         if choice(cfg.trainer.class_weight) == "balanced":
             class_weight = balanced_class_weights(train.y, train.n_classes).to(dtype)
         val = parts["val"].members(chunk) if "val" in parts else None
-        monitor = build_monitor(cfg.trainer, val, plan, pruner, class_weight)
+        monitor = build_monitor(
+            cfg.trainer, val, plan, None if _amounts(cfg) else pruner, class_weight
+        )
         fits.append(
             fit(
                 model,
@@ -259,7 +262,7 @@ def _train_networks(
                 cfg.optimizer,
                 cfg.schedule,
                 plan,
-                pruner=pruner,
+                pruner=None if _amounts(cfg) else pruner,  # a list: pruned copies after
                 progress=progress.chunk(chunk),
                 lrs=members.lrs[chunk],
                 loss_adaptive=bool(cfg.trainer.loss_adaptive),
@@ -271,12 +274,45 @@ def _train_networks(
             fits[-1].curves = monitor.curve_rows(members.rows[chunk], first=chunk.start)
         t_eval = time.perf_counter()
         with progress.status(f"evaluating members {chunk.start + 1}-{chunk.stop}"):
-            evaluation += evaluate_members(
+            evaluation += evaluate_amounts(
                 model, {k: v.members(chunk) for k, v in parts.items()}, cfg
             )
         eval_s += time.perf_counter() - t_eval
     fitted = FitResult.combine(fits)
     return d_in, evaluation, fitted, chunks[0].stop - chunks[0].start, eval_s
+
+
+def _amounts(cfg: DictConfig) -> list[float] | None:
+    if cfg.pruning.name == "none":
+        return None
+    from psilon_bench import pruning
+
+    return pruning.prune_amounts(cfg.pruning)
+
+
+def evaluate_amounts(
+    model: Any, parts: dict[str, MemberData], cfg: DictConfig
+) -> list[list[dict[str, Any]]]:
+    """Per member, its records' evaluations: one, or with a list of pruning amounts
+    (`pruning.prune_amounts`) the trained model unpruned (`prune.amount` 0) and a pruned
+    copy at each amount, all from one training (`prune.kind`, `prune.amount`)."""
+    amounts = _amounts(cfg)
+    if amounts is None:
+        from psilon_bench import pruning
+
+        extra = pruning.record_amount(cfg.pruning) if cfg.pruning.name != "none" else {}
+        return [[row | extra] for row in evaluate_members(model, parts, cfg)]
+    from psilon_bench import pruning
+
+    kind = {"prune.kind": str(cfg.pruning.name)}
+    columns = [evaluate_members(model, parts, cfg)]
+    columns += [
+        evaluate_members(pruning.pruned_copy(cfg.pruning, model, a), parts, cfg) for a in amounts
+    ]
+    return [
+        [row | kind | {"prune.amount": a} for row, a in zip(rows, [0.0, *amounts])]
+        for rows in zip(*columns)
+    ]
 
 
 def _build_pruner(cfg: DictConfig, model: Any) -> Any:

@@ -197,6 +197,12 @@ def _check_rules(cfg: DictConfig) -> None:
             f"scale); got optimizer={choice(cfg.optimizer.name)}"
         )
     pruning = cfg.pruning
+    for key in ("fraction", "sparsity"):
+        if isinstance(pruning.get(key), ListConfig) and pruning.get("finetune_steps", 0) > 0:
+            raise ConfigError(
+                f"pruning.{key} may be a list only with pruning.finetune_steps=0 (the amounts are "
+                f"evaluated on one trained model); got finetune_steps={pruning.finetune_steps}"
+            )
     if "start" in pruning and "ramp" in pruning and pruning.start + pruning.ramp > 1.0 + 1e-12:
         raise ConfigError(
             "pruning.start + pruning.ramp must be <= 1 (the projection must finish within training); "

@@ -11,6 +11,9 @@ from psilon_bench.pruning.pruners import (
     model_layers,
     neuron_norm_prune_,
     projection_schedule,
+    prune_amounts,
+    pruned_copy,
+    record_amount,
 )
 
 __all__ = [
@@ -22,4 +25,7 @@ __all__ = [
     "model_layers",
     "neuron_norm_prune_",
     "projection_schedule",
+    "prune_amounts",
+    "pruned_copy",
+    "record_amount",
 ]

@@ -18,10 +18,12 @@ decides when it runs and which parameters it edits.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+from omegaconf import ListConfig
 from torch import Tensor
 
 import psilon_bench.models.weightnorm as weightnorm  # module: weightnorm imports pruning.ops
@@ -38,13 +40,53 @@ def build(cfg: Any, model: MemberModel) -> Any:
     if name == "psilon_projection":
         return PsilonProjection(model, cfg.start, cfg.ramp, cfg.scale, cfg.threshold)
     if name == "magnitude":
-        return MagnitudePruning(model, choice(cfg.scope), cfg.sparsity, cfg.finetune_steps)
+        return MagnitudePruning(model, choice(cfg.scope), _first(cfg.sparsity), cfg.finetune_steps)
     if name == "neuron_norm":
-        return NeuronNormPruning(model, cfg.fraction)
+        return NeuronNormPruning(model, _first(cfg.fraction))
     raise ConfigError(
         f"pruning.name={name!r} is not known; allowed: none, psilon_projection, magnitude, "
         "neuron_norm"
     )
+
+
+def _first(value: Any) -> float:
+    """A list-form amount's first value (the pruner is then only built to check the model)."""
+    return float(value[0]) if isinstance(value, (list, ListConfig)) else value
+
+
+#: the key holding the amount of each pruning applied after training
+AMOUNT_KEY = {"neuron_norm": "fraction", "magnitude": "sparsity"}
+
+
+def prune_amounts(cfg: Any) -> list[float] | None:
+    """The amounts of a list-form `pruning.fraction` (neuron_norm) or `pruning.sparsity`
+    (magnitude, no fine-tuning), each evaluated on a copy of one trained model; None for a
+    scalar or another pruner. Zeros and repeats are dropped (the unpruned record is 0)."""
+    key = AMOUNT_KEY.get(str(cfg.name))
+    value = cfg.get(key) if key else None
+    if value is None or isinstance(value, (int, float)):
+        return None
+    return [a for a in dict.fromkeys(float(v) for v in value) if a > 0]
+
+
+def record_amount(cfg: Any) -> dict[str, Any]:
+    """`prune.kind` / `prune.amount` of a run's records with a scalar amount ({} otherwise)."""
+    key = AMOUNT_KEY.get(str(cfg.name))
+    if key is None:
+        return {}
+    return {"prune.kind": str(cfg.name), "prune.amount": float(cfg[key])}
+
+
+@torch.no_grad()
+def pruned_copy(cfg: Any, model: MemberModel, amount: float) -> MemberModel:
+    """A copy of the trained `model` pruned at `amount` by `cfg.name` (neuron_norm or
+    magnitude without fine-tuning), exactly as the pruner's `on_train_end` prunes."""
+    pruned = copy.deepcopy(model)
+    if cfg.name == "neuron_norm":
+        neuron_norm_prune_(pruned, amount)
+    else:
+        MagnitudePruning(pruned, choice(cfg.scope), amount, 0).prune_(pruned)
+    return pruned
 
 
 # ----------------------------------------------------------------------------------------

@@ -102,7 +102,10 @@ def _pick(group: pd.DataFrame, block: pd.DataFrame, axes: list[str], metric: str
         if amount == best["prune.amount"]:
             rec = best
         else:  # the same run and member if it holds this amount, else the first match
-            own = at[(at["path"] == best.get("path")) & (at["member"] == best.get("member"))]
+            own = at["member"] == best.get("member")
+            if "path" in at.columns:  # collected runs (the run summary has one run, no path)
+                own &= at["path"] == best.get("path")
+            own = at[own]
             rec = (own if len(own) else at).iloc[0]
         row = rec.drop(labels=[c for c in rec.index if c.startswith("_")]).to_dict()
         row.update(selected=True, selected_on=metric, n_candidates=len(group))
