@@ -14,7 +14,7 @@ from psilon_bench.experiment import run_experiment
 from psilon_bench.validation import validate
 
 BASE = ["dataset=iris", "seeds=[0,1]", "trainer.steps=40", "trainer.threads=1"]
-SKIP = ("time.", "env.", "cfg.", "run_id", "pruning", "prune.")
+SKIP = ("time.", "env.", "cfg.", "run_id", "config_hash", "pruning", "prune.")
 
 
 def run(tmp_path, name: str, overrides: list[str]) -> list[dict]:
