@@ -193,3 +193,18 @@ def test_sklearn_names_and_select_on_falls_back_per_task(tmp_path):
     sel = select(c.records, select_on="val.accuracy").set_index("data")
     assert sel.loc["d", "selected_on"] == "val.accuracy"
     assert sel.loc["r", "selected_on"] == "val.rmse" and sel.loc["r", "selected"]
+
+
+def test_direction_of_best_per_metric():
+    from psilon_bench.report.select import higher_is_better
+
+    for metric in (
+        "test.accuracy",
+        "val.balanced_accuracy",
+        "test.r2",
+        "sparsity.exact",
+        "sparsity.threshold_1e-2",
+    ):
+        assert higher_is_better(metric), metric
+    for metric in ("val.log_loss", "test.rmse", "path_norm", "lipschitz.spectral"):
+        assert not higher_is_better(metric), metric

@@ -30,8 +30,9 @@ GROUP = ["data", "method", "seed", "fold"]
 
 
 def higher_is_better(metric: str) -> bool:
-    """True for accuracy, balanced_accuracy and r2 (any split), False for losses/errors."""
-    return metric.rpartition(".")[2] in MAXIMIZE
+    """True for accuracy, balanced_accuracy and r2 (any split) and for every `sparsity.*`
+    metric (more zeros is what the sparse methods are for); False for losses, errors, norms."""
+    return metric.startswith("sparsity.") or metric.rpartition(".")[2] in MAXIMIZE
 
 
 def select_metric(task: str, select_on: str | None) -> str:
