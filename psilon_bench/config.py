@@ -168,6 +168,12 @@ class SyntheticKind(str, Enum):
     sparse_teacher = "sparse_teacher"  # a random sparse ReLU net labels Gaussian inputs
 
 
+class SplitKind(str, Enum):
+    holdout = "holdout"  # one seeded train/val/test split (split.n_*)
+    kfold = "kfold"  # split.n_folds stratified folds: test, validation, and train (data/folds.py)
+    predefined = "predefined"  # the dataset's NAME.splits.json (train/val + folds)
+
+
 class Encoding(str, Enum):
     onehot = "onehot"
     ordinal = "ordinal"
@@ -392,6 +398,8 @@ class SplitConfig:
     keep: int | None = ranged(None, 1, None, optional=True)  # cap on rows (after shuffling)
     stratify: bool = True
     seed: int | None = None
+    kind: SplitKind = SplitKind.holdout  # kfold / predefined: members carry `fold`
+    n_folds: int = ranged(5, 3)  # kfold: test = fold f, validation = fold f+1, train = the rest
 
 
 @dataclass

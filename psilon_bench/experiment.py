@@ -115,13 +115,15 @@ def _run(
 
     with progress.status(f"loading {cfg.dataset.name}"):
         table = data_pkg.load_table(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
-        by_seed = {
-            s: data_pkg.make_split(table, cfg.split, cfg.preprocess, seed=s)
-            for s in dict.fromkeys(members.split_seeds)
+        split_file = _split_file(cfg, table)
+        keys = list(zip(members.split_seeds, members.folds))
+        by_key = {
+            (s, f): data_pkg.make_split(table, cfg.split, cfg.preprocess, s, f, split_file)
+            for s, f in dict.fromkeys(keys)
         }
     for warning in table.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    splits = [by_seed[s] for s in members.split_seeds]
+    splits = [by_key[k] for k in keys]
     first = splits[0]
     d_out = first.n_classes if first.task == "classification" else 1
     data_s = time.time() - started
@@ -134,7 +136,7 @@ def _run(
         E, d_in, chunk_size, eval_s = len(members), first.n_features, len(members), 0.0
         fitted = FitResult(0, fit_s, diverged_step=[None] * E, final_loss=[None] * E)
     else:
-        d_in, evaluation, fitted, chunk_size, eval_s = _train_networks(
+        d_in, evaluation, fitted, chunk_size, eval_s = _train_folds(
             cfg, members, splits, device, dtype, threads, cores, progress
         )
 
@@ -152,6 +154,7 @@ def _run(
                 "split_seed": members.split_seeds[e],
                 "strength": members.strengths[e],
                 "lr": members.lrs[e],
+                "fold": members.folds[e],
                 "status": "ok" if diverged is None else "diverged",
                 "diverged_step": diverged,
                 "best_step": fitted.best_step_of(e) if diverged is None else None,
@@ -163,9 +166,9 @@ def _run(
                 "n_classes": first.n_classes,
                 "d_in": d_in,
                 "d_out": d_out,
-                "n_train": first.sizes["train"],
-                "n_val": first.sizes["val"],
-                "n_test": first.sizes["test"],
+                "n_train": splits[e].sizes["train"],
+                "n_val": splits[e].sizes["val"],
+                "n_test": splits[e].sizes["test"],
                 "data.warnings": list(table.warnings),
                 **evaluated,
                 "train.final_loss": fitted.final_loss[e],
@@ -201,6 +204,30 @@ def _run(
     return records
 
 
+def _split_file(cfg: DictConfig, table: Any) -> Any:
+    """The validated NAME.splits.json of split.kind=predefined, else None."""
+    if choice(cfg.split.kind) != "predefined":
+        return None
+    from psilon_bench.data.folds import predefined_path, read_split_file
+
+    return read_split_file(predefined_path(cfg), table)
+
+
+def _train_folds(
+    cfg: DictConfig, members: Members, splits: list[Any], *args: Any
+) -> tuple[int, list[list[dict[str, Any]]], FitResult, int, float]:
+    """`_train_networks` on each fold's block of members (folds differ in size); one block
+    (holdout) is exactly one call."""
+    out = []
+    for block in members.blocks():
+        out.append(
+            _train_networks(cfg, members.subset(block), splits[block], *args, first=block.start)
+        )
+    fitted = FitResult.combine([p[2] for p in out])
+    evaluation = [row for p in out for row in p[1]]
+    return out[0][0], evaluation, fitted, max(p[3] for p in out), sum(p[4] for p in out)
+
+
 def _train_networks(
     cfg: DictConfig,
     members: Members,
@@ -210,10 +237,12 @@ def _train_networks(
     threads: int | None,
     cores: int | None,
     progress: RunProgress,
+    first: int = 0,
 ) -> tuple[int, list[list[dict[str, Any]]], FitResult, int, float]:
     """Train and evaluate the torch members (in chunks): d_in, evaluations (one list per
-    member: one per pruning amount, `evaluate_amounts`), fit, chunk size, evaluation seconds."""
-    first = splits[0]
+    member: one per pruning amount, `evaluate_amounts`), fit, chunk size, evaluation seconds.
+    `first`: the run's index of `members`' first member."""
+    offset, first = first, splits[0]
     parts = {
         p: stack_splits(splits, p, device, dtype)
         for p in ("train", "val", "test")
@@ -263,7 +292,7 @@ def _train_networks(
                 cfg.schedule,
                 plan,
                 pruner=None if _amounts(cfg) else pruner,  # a list: pruned copies after
-                progress=progress.chunk(chunk),
+                progress=progress.chunk(slice(chunk.start + offset, chunk.stop + offset)),
                 lrs=members.lrs[chunk],
                 loss_adaptive=bool(cfg.trainer.loss_adaptive),
                 class_weight=class_weight,
@@ -271,9 +300,11 @@ def _train_networks(
             )
         )
         if monitor is not None and cfg.trainer.curves:
-            fits[-1].curves = monitor.curve_rows(members.rows[chunk], first=chunk.start)
+            fits[-1].curves = monitor.curve_rows(members.rows[chunk], first=offset + chunk.start)
         t_eval = time.perf_counter()
-        with progress.status(f"evaluating members {chunk.start + 1}-{chunk.stop}"):
+        with progress.status(
+            f"evaluating members {offset + chunk.start + 1}-{offset + chunk.stop}"
+        ):
             evaluation += evaluate_amounts(
                 model, {k: v.members(chunk) for k, v in parts.items()}, cfg
             )

@@ -1,9 +1,11 @@
 """The member grid: which models one run trains, in one place.
 
 A run's members are the cross product of its member axes, in the order of `AXES` (the
-first axis varies slowest): `seed` (`seeds`), `strength` (`regularizer.strength`) and `lr`
+first axis varies slowest): `fold` (None for `split.kind=holdout`, else the folds of
+kfold/predefined, `data.folds.fold_values`; slowest, so one fold's members are one block
+of equal-sized splits), `seed` (`seeds`), `strength` (`regularizer.strength`) and `lr`
 (`optimizer.lr`, the member's peak learning rate). Each axis is a scalar or a list in the
-config; a new axis (e.g. a fold) is one more entry of `AXES`. With one value on every axis
+config; a new axis is one more entry of `AXES`. With one value on every axis
 but `seed`, member e is seed e, as before the grid had more axes.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from psilon_bench.data.folds import fold_values
 from psilon_bench.validation import member_seeds
 
 
@@ -28,6 +31,7 @@ def values(value: Any) -> list[float]:
 
 #: (axis name, the values of that axis in a composed config), slowest-varying first.
 AXES: list[tuple[str, Callable[[DictConfig], list[Any]]]] = [
+    ("fold", lambda cfg: fold_values(cfg)),
     ("seed", lambda cfg: member_seeds(cfg.seeds)),
     ("strength", lambda cfg: values(cfg.regularizer.strength)),
     ("lr", lambda cfg: values(cfg.optimizer.lr)),
@@ -63,6 +67,18 @@ class Members:
     @property
     def lrs(self) -> list[float]:
         return self.column("lr")
+
+    @property
+    def folds(self) -> list[int | None]:
+        return self.column("fold")
+
+    def blocks(self) -> list[slice]:
+        """Consecutive members sharing one fold (their splits have equal sizes)."""
+        starts = [e for e in range(len(self)) if e == 0 or self.folds[e] != self.folds[e - 1]]
+        return [slice(a, b) for a, b in zip(starts, [*starts[1:], len(self)])]
+
+    def subset(self, block: slice) -> Members:
+        return Members(rows=self.rows[block], split_seeds=self.split_seeds[block])
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from psilon_bench.config import Impute
+from psilon_bench.config import Impute, choice
 from psilon_bench.errors import DataError
 
+from .folds import SplitFile, kfold_rows
 from .preprocess import check_missing, fit_features, fit_target
 from .table import Table
 
@@ -193,22 +194,36 @@ def _check_float32(X: np.ndarray, y: np.ndarray, names: list[str], where: str) -
         )
 
 
-def make_split(table: Table, split_cfg: Any, preprocess_cfg: Any, seed: int) -> Split:
+def make_split(
+    table: Table,
+    split_cfg: Any,
+    preprocess_cfg: Any,
+    seed: int,
+    fold: int | None = None,
+    split_file: SplitFile | None = None,
+) -> Split:
     """Split `table` with `seed` (the caller passes `split.seed`, or the member's seed when
-    that is null) and preprocess with statistics of the training rows only."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(table.n_rows)
-    where = table.name
-    if split_cfg.keep is not None and split_cfg.keep < table.n_rows:
-        order = order[: split_cfg.keep]
-        where = f"{table.name} kept by split.keep={split_cfg.keep}"
-    sizes = split_sizes(split_cfg, len(order), where)
+    that is null) and preprocess with statistics of the training rows only. `fold`: the
+    fold of `split.kind=kfold|predefined` (data/folds.py; predefined reads `split_file`)."""
+    kind = choice(getattr(split_cfg, "kind", "holdout"))
     classification = table.task == "classification"
-    labels = table.y if classification and split_cfg.stratify else None
-    rows = partition_rows(order, sizes, labels)
-    if classification:
-        _check_training_classes(table, table.y[rows["train"]], split_cfg.n_train)
-
+    if kind == "predefined":
+        assert split_file is not None and fold is not None, "predefined: a split file and fold"
+        rows = split_file.rows(fold)
+    else:
+        order = np.random.default_rng(seed).permutation(table.n_rows)
+        where = table.name
+        if split_cfg.keep is not None and split_cfg.keep < table.n_rows:
+            order = order[: split_cfg.keep]
+            where = f"{table.name} kept by split.keep={split_cfg.keep}"
+        if kind == "kfold":
+            rows = kfold_rows(table, order, split_cfg.n_folds, fold or 0, split_cfg.stratify)
+        else:
+            sizes = split_sizes(split_cfg, len(order), where)
+            labels = table.y if classification and split_cfg.stratify else None
+            rows = partition_rows(order, sizes, labels)
+            if classification:
+                _check_training_classes(table, table.y[rows["train"]], split_cfg.n_train)
     if preprocess_cfg.impute == Impute.none:
         check_missing(table.X.iloc[np.concatenate(list(rows.values()))], table.name)
     encoder = fit_features(

@@ -193,7 +193,7 @@ def rich_table(block: Block, width: int = 80):
     body = body_cells(block, lambda t: f"[bold]{t}[/bold]", TIE)
     # numbers keep their width; the name columns wrap until the table fits `width`
     longest = max([6] + [len(r[1]) for r in body])
-    for method_w in range(longest, 7, -2):
+    for method_w in range(max(longest, 8), 7, -2):  # at least once
         group_w = max(8, min(method_w, max([7] + [len(r[0]) for r in body])))
         table = _fill(template(), body, group_w, method_w)
         if _width(table) <= width:
