@@ -92,9 +92,9 @@ def test_member_grid_is_seeds_by_strengths_by_lrs():
     members = Members.from_config(cfg)
     assert len(members) == 8
     assert members.rows[:3] == [
-        {"seed": 4, "strength": 0.0, "lr": 1e-3},
-        {"seed": 4, "strength": 0.0, "lr": 1e-2},
-        {"seed": 4, "strength": 0.1, "lr": 1e-3},
+        {"fold": None, "seed": 4, "strength": 0.0, "lr": 1e-3},
+        {"fold": None, "seed": 4, "strength": 0.0, "lr": 1e-2},
+        {"fold": None, "seed": 4, "strength": 0.1, "lr": 1e-3},
     ]
     assert members.seeds == [4] * 4 + [5] * 4 and members.split_seeds == members.seeds
     one = Members.from_config(compose_config(["seeds=3"]))

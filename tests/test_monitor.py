@@ -101,6 +101,7 @@ def test_run_records_best_step_and_writes_curves(tmp_path):
     assert set(curves[0]) == {
         "run_id",
         "member",
+        "fold",  # null unless split.kind=kfold|predefined
         "seed",
         "strength",
         "lr",
