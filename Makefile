@@ -52,8 +52,8 @@ clean-results:  ## remove the run folders (results/runs, results/multirun); keep
 # sweeps (re-running skips finished jobs), then `psilon-bench table` and the protocol's figure
 # into results/<protocol>/. Quick CPU size by default; FULL=1 for the papers' sizes;
 # DATA_DIR=../shared/data for local copies of the tabular data; LAUNCHER=parallel |
-# submitit_local | submitit_slurm. (P6_DIR=, a folder of predefined-split datasets, is refused
-# until split.kind=predefined exists.)
+# submitit_local | submitit_slurm. P6_DIR= adds a folder of predefined-split datasets to P6
+# (NAME.csv or NAME.csv.gz with NAME.splits.json beside it; split.kind=predefined).
 DATA_DIR ?=
 LAUNCHER ?=
 P6_DIR   ?=
@@ -121,11 +121,20 @@ P6_SMALL := iris,wine,breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS
 P6_LARGE := breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
 P6_COMMON := experiment=small_data_benchmark $(if $(FULL),seeds=5)
 table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500
-	@if [ -n "$(P6_DIR)" ]; then echo "error: P6_DIR=$(P6_DIR): predefined-split datasets are not supported yet (no split.kind=predefined); run without P6_DIR" >&2; exit 2; fi
+	@if [ -n "$(P6_DIR)" ] && ! ls $(P6_DIR)/*.splits.json >/dev/null 2>&1; then echo "error: P6_DIR=$(P6_DIR) holds no NAME.splits.json (a predefined-split dataset is NAME.csv[.gz] with NAME.splits.json beside it)" >&2; exit 2; fi
 	for n in 50 100 500; do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
 	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=mlp regularizer=weight_decay 'regularizer.strength=[1e-3,1e-2,1e-1]' $(call SDIR,small_data,n$$n-mlp) $(ARGS) || exit 1; \
 	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=psilon_net regularizer=path_norm 'regularizer.strength=[1e-4,1e-3,1e-2]' $(call SDIR,small_data,n$$n-psilon_net) $(ARGS) || exit 1; \
 	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,small_data,n$$n-logistic) || exit 1; \
 	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=sklearn_rf regularizer=none $(RF_GRID) model.n_estimators=100 $(call SDIR,small_data,n$$n-rf) || exit 1; \
 	done
+	if [ -n "$(P6_DIR)" ]; then for f in $(P6_DIR)/*.splits.json; do stem=$${f%.splits.json}; name=$$(basename $$stem); \
+	  csv=$$(ls $$stem.csv $$stem.csv.gz 2>/dev/null | head -n 1); \
+	  [ -n "$$csv" ] || { echo "error: P6_DIR: no $$name.csv or $$name.csv.gz beside $$f" >&2; exit 2; }; \
+	  pre="dataset=csv dataset.path=$$(realpath $$csv) split.kind=predefined"; \
+	  $(SWEEP) $(P6_COMMON) $$pre model=mlp regularizer=weight_decay 'regularizer.strength=[1e-3,1e-2,1e-1]' $(call SDIR,small_data,pre-$$name-mlp) $(ARGS) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $$pre model=psilon_net regularizer=path_norm 'regularizer.strength=[1e-4,1e-3,1e-2]' $(call SDIR,small_data,pre-$$name-psilon_net) $(ARGS) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $$pre model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,small_data,pre-$$name-logistic) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $$pre model=sklearn_rf regularizer=none $(RF_GRID) model.n_estimators=100 $(call SDIR,small_data,pre-$$name-rf) || exit 1; \
+	done; fi
 	$(TABLE) $(RES)/small_data/runs --out $(RES)/small_data --by data,n_train --metrics test.accuracy,test.log_loss --baseline mlp+weight_decay

@@ -83,3 +83,34 @@ def test_full_switches_to_the_paper_sizes():
     assert "model.width=500" not in quick and "model.width=500 trainer.epochs=1000" in full
     assert "5e-5,1e-4,2.5e-4" in full
     assert "DATA" not in quick.split("psilon-bench")[0]  # no DATA_DIR: the default data folder
+
+
+def test_small_data_refuses_a_p6_dir_without_split_files(tmp_path):
+    """P6_DIR must hold NAME.splits.json files: one line, exit 2, nothing run or written."""
+    res = tmp_path / "res"
+    out = subprocess.run(
+        ["make", "-s", "-o", "setup", "-o", ".venv/.installed", "table-small-data"]
+        + [f"P6_DIR={tmp_path}", f"RES={res}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "splits.json" in errors[0] and str(tmp_path) in errors[0]
+    assert not res.exists()
+
+
+def test_small_data_with_p6_dir_sweeps_each_predefined_dataset(tmp_path):
+    out = subprocess.run(
+        ["make", "-n", "-o", "setup", "-o", ".venv/.installed", "table-small-data"]
+        + [f"P6_DIR={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    loop = out[out.index(f"for f in {tmp_path}/*.splits.json") :]
+    loop = loop[: loop.index("done; fi")]
+    assert "split.kind=predefined" in loop and "dataset=csv" in loop
+    assert loop.count("psilon-bench run -m") == 4  # mlp, psilon_net, logistic, forest
