@@ -193,8 +193,12 @@ def rich_table(block: Block, width: int = 80):
     body = body_cells(block, lambda t: f"[bold]{t}[/bold]", TIE)
     # numbers keep their width; the name columns wrap until the table fits `width`
     longest = max([6] + [len(r[1]) for r in body])
+    longest_group = max([7] + [len(r[0]) for r in body])
+    table = _fill(template(), body, max(8, longest_group), max(8, longest))  # unwrapped
+    if _width(table) <= width:
+        return table
     for method_w in range(max(longest, 8), 7, -2):  # at least once
-        group_w = max(8, min(method_w, max([7] + [len(r[0]) for r in body])))
+        group_w = max(8, min(method_w, longest_group))
         table = _fill(template(), body, group_w, method_w)
         if _width(table) <= width:
             break
