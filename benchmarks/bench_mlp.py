@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -53,18 +51,6 @@ def breast_cancer_split(seed: int = 0) -> Any:
         OmegaConf.structured(PreprocessConfig()),
         seed=seed,
     )
-
-
-class BusyProcess:
-    """A second CPU-bound process (a Python spin loop) while the block runs."""
-
-    def __enter__(self) -> BusyProcess:
-        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 def mlp_flops_per_step(sizes: list[int], rows: int) -> int:
@@ -168,11 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "sklearn": lambda b=batch: train_sklearn(splits, seeds, width, steps, b),
         }
         load = load_average()
-        if busy:
-            with BusyProcess():
-                times = interleaved(args.repeats, fns)
-        else:
-            times = interleaved(args.repeats, fns)
+        times = interleaved(args.repeats, fns, busy=busy)
         med = {way: median(t) for way, t in times.items()}
         table = Table(
             title=f"MLP 30-64-64-2, breast_cancer ({n} rows, own split per member), Adam, "

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from bench_e2e import PSB, last_records, run_process
-from bench_mlp import BusyProcess
 from common import console, interleaved, load_average, median
 from rich.table import Table
 
@@ -26,7 +25,8 @@ JOBS = {
         "model=psilon_net", "model.width=500", "model.depth=3", "regularizer=path_norm",
         "regularizer.strength=1e-3", "dataset=synthetic_regression",
         "dataset.synthetic.n_samples=2400", "dataset.synthetic.n_features=11",
-        "split.n_train=2000", "trainer.steps=20", "trainer.epochs=null",
+        "split.n_train=2000", "split.n_val=null", "split.n_test=null",
+        "trainer.steps=20", "trainer.epochs=null",
         "trainer.batch_size=400", "trainer.progress=off", "metrics.spectral=false",
     ],
 }  # fmt: skip
@@ -63,11 +63,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
                 fns = {name: runner(name, value) for name, value in SETTINGS.items()}
                 load = load_average()
-                if busy:
-                    with BusyProcess():
-                        whole = interleaved(args.threads_rounds, fns)
-                else:
-                    whole = interleaved(args.threads_rounds, fns)
+                whole = interleaved(args.threads_rounds, fns, busy=busy)
                 label = f"{job}, {'second process busy' if busy else 'idle'}"
                 med_train = {k: median(v) for k, v in train.items()}
                 best = min(med_train.values())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -32,16 +35,32 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / t / 1e9
 
 
-def interleaved(rounds: int, fns: dict[str, Callable[[], Any]]) -> dict[str, list[float]]:
+class BusyProcess:
+    """A second CPU-bound process (a Python spin loop) while the block runs."""
+
+    def __enter__(self) -> BusyProcess:
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def interleaved(
+    rounds: int, fns: dict[str, Callable[[], Any]], busy: bool = False
+) -> dict[str, list[float]]:
     """Wall times of every fn, `rounds` times in turn (A B A B ...), so drifting load hits
-    every contender alike. A fn that returns a float reports its own time (e.g. a phase)."""
+    every contender alike. A fn that returns a float reports its own time (e.g. a phase).
+    `busy`: with a second CPU-bound process running throughout (`BusyProcess`)."""
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            own = fn()
-            elapsed = time.perf_counter() - t0
-            times[name].append(float(own) if isinstance(own, float) else elapsed)
+    with BusyProcess() if busy else nullcontext():
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                own = fn()
+                elapsed = time.perf_counter() - t0
+                times[name].append(float(own) if isinstance(own, float) else elapsed)
     return times
 
 

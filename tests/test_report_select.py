@@ -212,20 +212,14 @@ def test_direction_of_best_per_metric():
 
 def test_terminal_table_keeps_names_whole_when_they_fit(tmp_path):
     """A dataset name longer than every method name stays on one line at 80 columns."""
-    import subprocess
-    import sys
+    from conftest import run_cli
 
     records = [
         rec(s, s, 0.0, 0.3, 0.9, reg="none", dataset="breast_cancer", data="breast_cancer")
         for s in (0, 1)
     ]
     write_run(tmp_path / "r", "", records)
-    res = subprocess.run(
-        [sys.executable, "-m", "psilon_bench.cli", "table", str(tmp_path / "r")]
-        + ["--out", str(tmp_path / "out"), "--metrics", "test.accuracy"],
-        capture_output=True,
-        text=True,
-        env={**__import__("os").environ, "COLUMNS": "80"},
-    )
+    args = ["table", str(tmp_path / "r"), "--out", str(tmp_path / "out")]
+    res = run_cli([*args, "--metrics", "test.accuracy"], cwd=tmp_path, env={"COLUMNS": "80"})
     assert res.returncode == 0, res.stderr
     assert any("breast_cancer" in line and "mlp+none" in line for line in res.stdout.splitlines())
