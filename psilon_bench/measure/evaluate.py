@@ -99,7 +99,8 @@ def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tens
     l_inf -> l_1 lower bound on the first `cfg.lipschitz_points` rows of `x` `(E, N, d_in)`;
     tightness ratios to it: `lipschitz.tightness` for the tightest path-norm bound (phi, or
     phi_IB), `lipschitz.tightness.<bound>` for every path-norm bound and for `spectral`
-    (its l_inf -> l_1 form; the spectral columns are left out with `cfg.spectral` false).
+    (its l_inf -> l_1 form; the spectral columns are NaN, null in the records, with
+    `cfg.spectral` false: the same keys either way).
     Computed on a float64 copy of the model; members with
     non-finite parameters get NaN.
     """
@@ -124,15 +125,16 @@ def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tens
 
     bounds = path_norm_bounds(m64, weights)
     floats.update(bounds)
-    if getattr(cfg, "spectral", True):  # metrics.spectral=false: no spectral columns
-        if hasattr(m64, "residual_weights"):
-            spectral = residual_spectral_product(*m64.residual_weights())
-        else:
-            spectral = spectral_product(weights)
-        floats["lipschitz.spectral"] = spectral
-        floats["lipschitz.spectral_linf_l1"] = spectral * spectral_to_linf_l1_factor(
-            m64.d_in, m64.d_out
-        )
+    if not getattr(cfg, "spectral", True):  # metrics.spectral=false: null spectral columns
+        spectral = nan
+    elif hasattr(m64, "residual_weights"):
+        spectral = residual_spectral_product(*m64.residual_weights())
+    else:
+        spectral = spectral_product(weights)
+    floats["lipschitz.spectral"] = spectral
+    floats["lipschitz.spectral_linf_l1"] = spectral * spectral_to_linf_l1_factor(
+        m64.d_in, m64.d_out
+    )
     points = x[:, : cfg.lipschitz_points].to(torch.float64).contiguous()  # (E, B, d_in)
     lower = empirical_lipschitz_lower_bound(
         m64, points, starts=cfg.lipschitz_starts, generator=torch.Generator().manual_seed(0)
@@ -143,10 +145,7 @@ def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tens
     for name in ("path_norm", "path_norm.original", "path_norm.improved", "path_norm.regularized"):
         if name in bounds:
             floats[f"lipschitz.tightness.{name}"] = tightness(bounds[name], lower)
-    if "lipschitz.spectral_linf_l1" in floats:
-        floats["lipschitz.tightness.spectral"] = tightness(
-            floats["lipschitz.spectral_linf_l1"], lower
-        )
+    floats["lipschitz.tightness.spectral"] = tightness(floats["lipschitz.spectral_linf_l1"], lower)
     for name, value in floats.items():
         value = value.detach().to(torch.float64).cpu()
         columns[name] = torch.where(finite, value, nan)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from psilon_bench.measure.spectral import spectral_norm, spectral_norms
+
 __all__ = [
     "empirical_lipschitz_lower_bound",
     "inf_to_one_norm",
@@ -34,17 +36,9 @@ _CHUNK_ELEMENTS = 1 << 24
 
 
 def _spectral_norm(w: Tensor) -> Tensor:
-    """Largest singular value of each matrix, `(..., out, in)` -> `(...)`, float64.
-
-    `sqrt(lambda_max(G))` of the Gram matrix `G` of the shorter side (`W W^T` or `W^T W`),
-    by a symmetric eigensolver in float64: no singular vectors, and an n x n problem for
-    the smaller n (500 x 500 P1 layers: ~1.3x faster than the SVD; 500 x 11: 11 x 11). The
-    eigenvalue's absolute error is ~eps ||G|| = eps sigma_max^2, so sigma_max keeps a relative
-    error ~eps (tests/test_spectral.py compares with the SVD).
-    """
-    w = w.detach().to(torch.float64)
-    gram = w @ w.mT if w.shape[-2] <= w.shape[-1] else w.mT @ w
-    return torch.linalg.eigvalsh(gram)[..., -1].clamp_min(0.0).sqrt()
+    """Largest singular value of each matrix, `(..., out, in)` -> `(...)`, float64
+    (`measure.spectral.spectral_norm`: Lanczos for wide layers, a dense eigensolver else)."""
+    return spectral_norm(w)
 
 
 def spectral_product(weights: Sequence[Tensor]) -> Tensor:
@@ -55,9 +49,10 @@ def spectral_product(weights: Sequence[Tensor]) -> Tensor:
     """
     if len(weights) == 0:
         raise ValueError("spectral_product needs at least one weight matrix; got none")
-    out = _spectral_norm(weights[0])
-    for w in weights[1:]:
-        out = out * _spectral_norm(w)
+    norms = spectral_norms(weights)
+    out = norms[0]
+    for norm in norms[1:]:
+        out = out * norm
     return out
 
 
@@ -74,11 +69,13 @@ def residual_spectral_product(
         embed: `W_0`, `(E, m, d_in)`; blocks: `(A_l, B_l)`, each `(E, m, m)`;
         head: `(C, D)`, each `(E, d_out, m)`.
     """
-    out = _spectral_norm(embed)
-    for a, b in blocks:
-        out = out * (1.0 + _spectral_norm(torch.cat([a, -b], dim=-1)))
     c, d = head
-    return out * _spectral_norm(torch.cat([c, -d], dim=-1))
+    pairs = [torch.cat([a, -b], dim=-1) for a, b in blocks]
+    embed_norm, *block_norms, head_norm = spectral_norms([embed, *pairs, torch.cat([c, -d], -1)])
+    out = embed_norm
+    for norm in block_norms:
+        out = out * (1.0 + norm)
+    return out * head_norm
 
 
 def spectral_to_linf_l1_factor(d_in: int, d_out: int) -> float:
