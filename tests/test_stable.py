@@ -544,3 +544,65 @@ def test_penalty_under_vmap(table) -> None:
     )
     gradient = torch.func.vmap(torch.func.grad(member_penalty))(w, scale)
     torch.testing.assert_close(gradient, t.score(w, scale))
+
+
+# ---------------------------------------------------------------------------------------
+# The chunked CPU path of neg_log_pdf_ratio_and_score.
+
+
+def _special_and_random(n: int, dtype: torch.dtype) -> torch.Tensor:
+    u = torch.randn(n, generator=torch.Generator().manual_seed(3), dtype=dtype) * 0.2
+    u[:8] = torch.tensor(
+        [0.0, -0.0, U * 0.05, -U * 0.05 * (1 - 1e-7), 5e3, -math.inf, math.nan, 1e-30]
+    )
+    return u
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float64))
+@pytest.mark.parametrize("n", (1000, 64 * 7, 64 * 7 + 5))
+def test_chunked_lookup_is_bit_identical(table, monkeypatch, dtype, n) -> None:
+    """Chunks of 64 elements (several chunks and a short last one) give the values of one
+    pass, bit for bit, special values included."""
+    t = table(1.5)
+    u = _special_and_random(n, dtype)
+    whole = t.neg_log_pdf_ratio_and_score(u, 0.05)
+    monkeypatch.setattr(stable.table, "CHUNK", 64)
+    assert t._chunked(u, 0.05)
+    chunked = t.neg_log_pdf_ratio_and_score(u, 0.05)
+    for a, b in zip(whole, chunked):
+        assert torch.equal(a.nan_to_num(7.0), b.nan_to_num(7.0)) and a.isnan().equal(b.isnan())
+
+
+def test_chunked_penalty_gradient(table, monkeypatch) -> None:
+    """The penalty over several stacked tensors through the chunked path: value and gradient
+    equal to the one-pass ones, the gradient equal to psi and to finite differences of R."""
+    from psilon_bench.regularizers.soft_diamond import _SoftDiamondSum
+
+    t = table(1.5)
+    g = torch.Generator().manual_seed(4)
+    shapes = [(3, 16, 9), (3, 5, 16)]
+    weights = [torch.randn(s, generator=g, dtype=torch.float64) * 0.1 for s in shapes]
+
+    def value_and_grads() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        ws = [w.clone().requires_grad_(True) for w in weights]
+        value = _SoftDiamondSum.apply(t, 0.05, *ws)
+        (value * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum().backward()
+        return value.detach(), [w.grad for w in ws]
+
+    whole = value_and_grads()
+    monkeypatch.setattr(stable.table, "CHUNK", 64)
+    flat = torch.cat([w.flatten(1) for w in weights], dim=1)
+    assert t._chunked(flat, 0.05)  # 3 x 224 elements: 11 chunks
+    chunked = value_and_grads()
+    assert torch.equal(whole[0], chunked[0])
+    lams = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64).view(3, 1, 1)
+    for w, a, b in zip(weights, whole[1], chunked[1]):
+        assert torch.equal(a, b)
+        assert torch.equal(b, lams * t.score(w, 0.05))
+    torch.autograd.gradcheck(
+        lambda *ws: _SoftDiamondSum.apply(t, 0.05, *ws),
+        tuple(w.clone().requires_grad_(True) for w in weights),
+        eps=1e-6,
+        atol=1e-8,
+        rtol=1e-4,
+    )

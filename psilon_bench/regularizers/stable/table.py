@@ -27,6 +27,12 @@ from psilon_bench.regularizers.stable.cache import cache_file_name, default_cach
 
 log = logging.getLogger(__name__)
 
+# Elements per chunk of `neg_log_pdf_ratio_and_score` on CPU: a chunk's float32 temporaries
+# (512 KiB each) stay in L2. A multiple of every SIMD width, so each element takes the same
+# vectorized or scalar code path as unchunked. Measured on the 2-core dev VM: 2M weights
+# 37.6 -> 12.0 ms, 196k weights 1.26 -> 1.10 ms.
+CHUNK = 1 << 17
+
 
 @dataclass(frozen=True)
 class _Buffers:
@@ -151,8 +157,9 @@ class StableTable:
         zz = z * z
         v = torch.addcdiv(z, zz, zz.add(1.0).sqrt_().add_(1.0)).log1p_()  # in place: fewer buffers
         position = v.mul_(1.0 / self._dv).nan_to_num_(nan=0.0)  # NaN comes back via the tail
-        # position >= 0, so truncation is the floor (one conversion instead of floor + cast)
-        cell = position.long().clamp_(max=self.n_nodes - 2)
+        # position >= 0, so truncation is the floor (one conversion instead of floor + cast);
+        # int32 (< 4096 cells): a cheaper conversion and float32 - int32 than int64
+        cell = position.int().clamp_(max=self.n_nodes - 2)
         return cell.reshape(-1), position.sub_(cell)
 
     def _tail_sums(self, magnitude: Tensor) -> tuple[Tensor, Tensor]:
@@ -247,11 +254,41 @@ class StableTable:
         self, u: Tensor, scale: Tensor | float = 1.0
     ) -> tuple[Tensor, Tensor]:
         """(R(u), psi_c(u)) from one table look-up: the soft-diamond penalty's forward and
-        its gradient in a single pass (what `SoftDiamondPenalty` uses)."""
+        its gradient in a single pass (what `SoftDiamondPenalty` uses).
+
+        A large contiguous CPU `u` with a float `scale` (outside autograd and torch.func) is
+        read in chunks of `CHUNK` elements written into the outputs, so the ~25 temporaries
+        of each chunk stay in the cache: the same values bit for bit (elementwise; chunk
+        starts are multiples of the vector width), ~3x faster at 2M weights."""
         u, original = _as_compute(u)
+        if self._chunked(u, scale):
+            ratio, score = torch.empty_like(u), torch.empty_like(u)
+            flat_u, flat_ratio, flat_score = u.view(-1), ratio.view(-1), score.view(-1)
+            for lo in range(0, flat_u.numel(), CHUNK):
+                part = self._ratio_and_score(flat_u[lo : lo + CHUNK], scale)
+                flat_ratio[lo : lo + CHUNK].copy_(part[0])
+                flat_score[lo : lo + CHUNK].copy_(part[1])
+        else:
+            ratio, score = self._ratio_and_score(u, scale)
+        return ratio.to(original), score.to(original)
+
+    def _ratio_and_score(self, u: Tensor, scale: Tensor | float) -> tuple[Tensor, Tensor]:
         z = u / scale
         ratio, score = self._lookup(z.abs(), ratio=True, score=True)
-        return ratio.to(original), (torch.copysign(score, z) / scale).to(original)
+        return ratio, torch.copysign(score, z) / scale
+
+    def _chunked(self, u: Tensor, scale: Tensor | float) -> bool:
+        """Whether `neg_log_pdf_ratio_and_score` reads `u` in chunks (see there)."""
+        wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+        return (
+            u.numel() > CHUNK
+            and u.device.type == "cpu"
+            and u.is_contiguous()
+            and not isinstance(scale, Tensor)
+            and not (u.requires_grad and torch.is_grad_enabled())
+            and wrapped is not None
+            and not wrapped(u)
+        )
 
     def neg_log_pdf(self, u: Tensor, scale: Tensor | float = 1.0) -> Tensor:
         """-log p_{alpha,c}(u) = -log p(u/c) + log c (METHODS.md §5); even in u."""
