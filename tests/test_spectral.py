@@ -98,5 +98,10 @@ def test_unconverged_lanczos_falls_back_to_the_dense_value(monkeypatch):
     g = torch.Generator().manual_seed(2)
     w = torch.randn(2, 80, 90, generator=g, dtype=torch.float64)
     assert not bool(spectral.lanczos_spectral_norm(w, max_steps=4)[1].any())
+    monkeypatch.setattr(spectral, "LANCZOS_MIN_SIDE", 1)  # 80 x 90 takes the Lanczos path
     monkeypatch.setattr(spectral, "LANCZOS_MAX_STEPS", 4)
     assert torch.equal(spectral.spectral_norm(w), spectral.gram_spectral_norm(w))
+    monkeypatch.setattr(spectral, "LANCZOS_MAX_STEPS", 300)  # converged: Lanczos' own value
+    lanczos = spectral.spectral_norm(w)
+    assert torch.equal(lanczos, spectral.lanczos_spectral_norm(w)[0])
+    torch.testing.assert_close(lanczos, spectral.gram_spectral_norm(w), rtol=1e-12, atol=0)

@@ -6,13 +6,13 @@ Two ways to the largest singular value, both float64:
   symmetric eigensolver (exact to rounding; a 500 x 500 layer costs ~15 ms).
 - `lanczos_spectral_norm`: the Lanczos iteration on the same Gram matrix, applied as two
   matrix-vector products per step (never formed), with full reorthogonalization, stopped
-  when the residual bound `beta_k |s_k|` of the top Ritz value is below `tol` of it: then an
-  eigenvalue lies within `tol * theta` of `theta` (Parlett, *The Symmetric Eigenvalue
-  Problem*, Thm. 11.5.1), so `sigma` is exact to ~`tol / 2`. From a random start (fixed
+  when the residual `||G y - theta y|| = beta_k |s_k|` of the top Ritz pair is below `tol`
+  of theta: then an eigenvalue of G lies within `tol * theta` of `theta` (the residual bound
+  for symmetric matrices, B. N. Parlett, *The Symmetric Eigenvalue Problem*), so `sigma` is
+  exact to ~`tol / 2`. From a random start (fixed
   seed, the same for every matrix, so a value does not depend on the batch) the top Ritz
-  value converges to `lambda_max`; P1's 500 x 500 layers take ~70 steps,
-  ~2.5x faster than the dense solver. Matrices that do not converge in `max_steps` get the
-  dense value.
+  value converges to `lambda_max`; P1's 500 x 500 layers take ~70 steps, 2-2.4x faster
+  than the dense solver. Matrices that do not converge in `max_steps` get the dense value.
 
 `spectral_norms` picks per matrix: dense below `LANCZOS_MIN_SIDE`, Lanczos above.
 """
@@ -26,13 +26,14 @@ from torch import Tensor
 
 __all__ = ["gram_spectral_norm", "lanczos_spectral_norm", "spectral_norm", "spectral_norms"]
 
-# Shorter side from which the Lanczos iteration beats the dense eigensolver (measured: 500
-# x 500 float64, 70 steps ~2.5x faster; at 64 both take well under a millisecond).
-LANCZOS_MIN_SIDE = 64
+# Shorter side from which the Lanczos iteration beats the dense eigensolver (measured on the
+# 2-core dev VM, 3 and 32 square float64 matrices: 256 even, 320 1.1-1.4x, 500 2-2.4x, 1024
+# 5.4x faster; 64 ten times slower).
+LANCZOS_MIN_SIDE = 300
 # Relative residual bound on lambda_max = sigma^2 at which the iteration stops.
 LANCZOS_TOL = 1e-13
 LANCZOS_MAX_STEPS = 300
-_CHECK_EVERY = 8  # steps between convergence checks (a small batched eigh each)
+_CHECK_EVERY = 8  # steps between convergence checks (an eigh of the k x k tridiagonal)
 
 
 def gram_spectral_norm(w: Tensor) -> Tensor:
@@ -53,61 +54,55 @@ def lanczos_spectral_norm(
     w: Tensor, tol: float = LANCZOS_TOL, max_steps: int = LANCZOS_MAX_STEPS
 ) -> tuple[Tensor, Tensor]:
     """Largest singular value of each matrix `(B, out, in)` by Lanczos on its Gram matrix;
-    `((B,) float64, (B,) bool converged)`. Unconverged entries hold the last Ritz value."""
+    `((B,) float64, (B,) bool converged)`. Unconverged entries hold the last Ritz value.
+
+    One matrix after the other (its ~2 MB stay in the cache for all its steps), each from
+    the same start vector, so a value does not depend on the batch."""
     w = w.detach().to(torch.float64)
     if w.shape[-2] < w.shape[-1]:
         w = w.mT  # iterate on W W^T: the shorter side
-    w = w.contiguous()
-    B, _, d = w.shape
-    steps = min(d, max_steps)
-    # one start vector for every matrix: a member's value does not depend on its batch
+    d = w.shape[-1]
     start = torch.randn(d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    q = (start / start.norm()).to(w.device).expand(B, d).clone()
-    basis = w.new_zeros(B, steps, d)
-    alphas, betas = w.new_zeros(B, steps), w.new_zeros(B, steps)
-    # each matrix keeps the Ritz value of the first check it passes and stops iterating, so
-    # its value is the same in any batch
-    sigma2, converged = w.new_zeros(B), torch.zeros(B, dtype=torch.bool)
+    start = (start / start.norm()).to(w.device)
+    results = [_lanczos_one(m.contiguous(), start, tol, min(d, max_steps)) for m in w]
+    sigma2 = torch.stack([r[0] for r in results]) if results else w.new_zeros(0)
+    converged = torch.tensor([r[1] for r in results], dtype=torch.bool, device=w.device)
+    return sigma2.clamp_min(0.0).sqrt(), converged
+
+
+def _lanczos_one(w: Tensor, q: Tensor, tol: float, steps: int) -> tuple[Tensor, bool]:
+    """lambda_max of `W^T W` (`w` 2-D, float64) by Lanczos from the unit vector `q`: the top
+    Ritz value at the first check (every `_CHECK_EVERY` steps) whose residual bound passes,
+    or at the last step; and whether it passed."""
+    basis = w.new_zeros(steps, w.shape[-1])
+    alphas: list[Tensor] = []
+    betas: list[Tensor] = []
     for j in range(steps):
-        active = [b for b in range(B) if not converged[b]]
-        basis[active, j] = q[active]
-        for b in active:
-            alphas[b, j], z = _lanczos_step(w[b], basis[b, : j + 1], q[b])
-            betas[b, j] = beta = z.norm()
-            # an exhausted Krylov space (beta = 0) goes on with q = 0: T gains a decoupled 0
-            q[b] = torch.where(beta > 0, z / beta, 0.0)
+        basis[j] = q
+        z = torch.mv(w.T, torch.mv(w, q))
+        alphas.append(torch.dot(q, z))
+        done = basis[: j + 1]
+        for _ in range(2):  # full reorthogonalization, twice ("twice is enough")
+            z = z - torch.mv(done.T, torch.mv(done, z))
+        beta = z.norm()
+        betas.append(beta)
         if (j + 1) % _CHECK_EVERY == 0 or j + 1 == steps:
-            theta, ok = _ritz_top(alphas[active, : j + 1], betas[active, : j + 1], tol)
-            last = j + 1 == steps
-            for i, b in enumerate(active):
-                if ok[i] or last:
-                    sigma2[b], converged[b] = theta[i], bool(ok[i])
-            if last or bool(converged.all()):
-                break
-    return sigma2.clamp_min(0.0).sqrt(), converged.to(w.device)
-
-
-def _lanczos_step(w: Tensor, done: Tensor, q: Tensor) -> tuple[Tensor, Tensor]:
-    """`alpha = q^T G q` and `G q` without its components along the rows of `done` (the
-    Lanczos basis so far, q its last row), `G = W^T W`: full reorthogonalization, twice
-    ("twice is enough"). Per matrix with `torch.mv`, which runs at memory speed (a batched
-    product with one column does not)."""
-    z = torch.mv(w.T, torch.mv(w, q))
-    alpha = torch.dot(q, z)
-    for _ in range(2):
-        z = z - torch.mv(done.T, torch.mv(done, z))
-    return alpha, z
+            theta, ok = _ritz_top(torch.stack(alphas), torch.stack(betas), tol)
+            if bool(ok) or j + 1 == steps:
+                return theta, bool(ok)
+        # an exhausted Krylov space (beta = 0) goes on with q = 0: T gains a decoupled 0
+        q = torch.where(beta > 0, z / beta, 0.0)
+    raise AssertionError("unreachable: the last step returns")
 
 
 def _ritz_top(alphas: Tensor, betas: Tensor, tol: float) -> tuple[Tensor, Tensor]:
-    """Top Ritz value of the Lanczos tridiagonal `T_k` and whether its residual bound
-    `beta_k |s_k|` (s: its eigenvector) is below `tol` of it; (B,) each."""
-    off = betas[:, :-1]
-    t = torch.diag_embed(alphas) + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
+    """Top Ritz value of the Lanczos tridiagonal `T_k` (diagonal `alphas`, off-diagonal
+    `betas[:-1]`) and whether its residual bound `beta_k |s_k|` (s: its eigenvector) is below
+    `tol` of it."""
+    t = torch.diag(alphas) + torch.diag(betas[:-1], 1) + torch.diag(betas[:-1], -1)
     values, vectors = torch.linalg.eigh(t)
-    theta = values[:, -1]
-    residual = betas[:, -1] * vectors[:, -1, -1].abs()
-    return theta, residual <= tol * theta.abs()
+    theta = values[-1]
+    return theta, betas[-1] * vectors[-1, -1].abs() <= tol * theta.abs()
 
 
 def spectral_norm(w: Tensor) -> Tensor:

@@ -1,5 +1,6 @@
 """Issue 8, GPU: training on CUDA matches CPU within tolerance for every model family, the
-SaS table evaluates on the GPU, and a whole sweep runs on `trainer=gpu`. Skipped (with the
+SaS table and the Lanczos spectral norm evaluate on the GPU, and a whole sweep runs on
+`trainer=gpu`. Skipped (with the
 reason) where no CUDA device is visible."""
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_cuda_training_matches_cpu(tmp_path, model):
         runs[device] = _records(cwd / "results")
     for cpu, gpu in zip(runs["cpu"], runs["cuda"]):
         assert gpu["env.device"].startswith("cuda")
-        for key in ("train.log_loss", "test.log_loss", "path_norm"):
+        for key in ("train.log_loss", "test.log_loss", "path_norm", "lipschitz.spectral"):
             assert gpu[key] == pytest.approx(cpu[key], rel=1e-6, abs=1e-9), key
 
 
@@ -77,3 +78,17 @@ def test_sweep_runs_on_trainer_gpu(tmp_path):
     records = _records(tmp_path / "results")
     assert len(records) == 4 and {r["env.device"][:4] for r in records} == {"cuda"}
     assert all(r["status"] == "ok" for r in records)
+
+
+def test_lanczos_spectral_norm_on_gpu():
+    """The Lanczos spectral norm (evaluation on the training device) on CUDA: converged,
+    equal to the CPU value and to the dense solver's."""
+    from psilon_bench.measure import spectral
+
+    w = torch.randn(4, 300, 500, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    on_cpu = spectral.spectral_norm(w)
+    sigma, converged = spectral.lanczos_spectral_norm(w.cuda())
+    assert sigma.device.type == "cuda" and bool(converged.all())
+    torch.testing.assert_close(sigma.cpu(), on_cpu, rtol=1e-12, atol=0)
+    torch.testing.assert_close(spectral.spectral_norm(w.cuda()).cpu(), on_cpu, rtol=1e-12, atol=0)
+    torch.testing.assert_close(on_cpu, spectral.gram_spectral_norm(w), rtol=1e-12, atol=0)
