@@ -27,6 +27,17 @@ def _cases():
     close[1] = 1 - 1e-9  # no gap between the top two singular values
     yield (u * close @ v).unsqueeze(0)
     yield torch.zeros(2, 5, 3)
+    # at the Lanczos sizes (shorter side >= 300): no gap, all equal, dead units, one spike
+    u, _, v = torch.linalg.svd(torch.randn(320, 320, generator=g, dtype=torch.float64))
+    spread = torch.linspace(0.9, 0.0, 320, dtype=torch.float64)
+    spread[:2] = torch.tensor([1.0, 1.0 - 1e-9])
+    yield (u * spread @ v).unsqueeze(0)
+    yield torch.eye(320, dtype=torch.float64).expand(2, 320, 320)
+    dead = torch.randn(2, 320, 360, generator=g, dtype=torch.float64)
+    dead[:, ::3] = 0.0  # every third unit pruned
+    yield dead
+    spike = torch.randn(1, 320, 1, generator=g, dtype=torch.float64)
+    yield spike @ spike.mT * 100 + torch.randn(1, 320, 320, generator=g, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("w", list(_cases()), ids=lambda w: "x".join(map(str, w.shape)))
