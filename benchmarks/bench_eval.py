@@ -2,10 +2,11 @@
 
 One member chunk as `psilon-bench run` trains P1 (3 PSiLON Net members 11-500-500-500-1,
 batch 400, path-norm penalty): 25 training steps (`train.fit`) against `evaluate_members`
-on train/val/test of P1's sizes (2000 / 2248 / 2249 rows), with every metric and with
-`metrics.spectral=false`; the spectral norms alone by the SVD, by the dense Gram
-eigensolver, and as the product computes them (`spectral_norms`: Lanczos on the 500 x 500
-layers). Interleaved rounds, medians, one thread.
+on train/val/test of P1's sizes (2000 / 2248 / 2249 rows), with every metric, with
+`metrics.spectral=false`, and with `metrics.train_split=false` as well; the spectral norms
+alone by the SVD, by the dense Gram eigensolver, and as the product computes them
+(`spectral_norms`: Lanczos on the 500 x 500 layers). Interleaved rounds, medians, one
+thread.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     reg = PathNormPenalty(torch.full((E,), 1e-3))
     full = OmegaConf.create({"metrics": OmegaConf.structured(MetricsConfig())})
     cheap = OmegaConf.create({"metrics": OmegaConf.structured(MetricsConfig(spectral=False))})
+    no_train = OmegaConf.create(
+        {"metrics": OmegaConf.structured(MetricsConfig(spectral=False, train_split=False))}
+    )
     weights = [w.detach().double() for w in model.weight_matrices()]
     load = load_average()
 
@@ -60,6 +64,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "25 training steps": train,
             "evaluation, every metric": lambda: evaluate_members(model, parts, full),
             "evaluation, metrics.spectral=false": lambda: evaluate_members(model, parts, cheap),
+            "evaluation, also metrics.train_split=false": lambda: evaluate_members(
+                model, parts, no_train
+            ),
             "spectral norms by SVD": lambda: [torch.linalg.matrix_norm(w, ord=2) for w in weights],
             "spectral norms by the dense Gram eigensolver": lambda: [
                 gram_spectral_norm(w) for w in weights

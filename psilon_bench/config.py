@@ -476,7 +476,8 @@ class MetricsConfig:
     lipschitz_starts: int = ranged(4, 1)  # random sign starts per point (§2.4)
     thresholds: list[float] = ranged([1e-3, 1e-2], 0, None, "neither", many=True)
     absolute_threshold: float | None = ranged(None, 0, None, "neither", optional=True)
-    spectral: bool = True  # lipschitz.spectral*: one eigensolve per layer (costly at P1 width)
+    spectral: bool = True  # lipschitz.spectral*: false leaves them null
+    train_split: bool = True  # train.* task metrics (a forward pass over the training rows)
 
 
 @dataclass

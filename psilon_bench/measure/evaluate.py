@@ -20,7 +20,7 @@ from psilon_bench.measure.lipschitz import (
     spectral_to_linf_l1_factor,
     tightness,
 )
-from psilon_bench.measure.metrics import predict, task_metrics
+from psilon_bench.measure.metrics import METRIC_NAMES, predict, task_metrics
 from psilon_bench.measure.sparsity import (
     exact_sparsity,
     near_sparsity,
@@ -50,14 +50,20 @@ def parameter_counts(model: MemberModel) -> dict[str, torch.Tensor]:
 def evaluate_members(
     model: MemberModel, parts: dict[str, MemberData], cfg: Any
 ) -> list[dict[str, Any]]:
-    """One flat dict per member: `<split>.<metric>` for every split, plus `params.*`."""
+    """One flat dict per member: `<split>.<metric>` for every split (NaN, null in the
+    records, for the training split with `metrics.train_split=false`), plus `params.*`."""
     model.eval()
+    metrics_cfg = getattr(cfg, "metrics", None) or MetricsConfig()
     columns: dict[str, torch.Tensor] = {}
     for split, data in parts.items():
-        for name, value in task_metrics(predict(model, data.x), data.y, data.task).items():
+        if split == "train" and not getattr(metrics_cfg, "train_split", True):
+            nan = torch.full((model.n_members,), math.nan, dtype=torch.float64)
+            values = dict.fromkeys(METRIC_NAMES[data.task], nan)
+        else:
+            values = task_metrics(predict(model, data.x), data.y, data.task)
+        for name, value in values.items():
             columns[f"{split}.{name}"] = value
     columns.update(parameter_counts(model))
-    metrics_cfg = getattr(cfg, "metrics", None) or MetricsConfig()
     probe = next(parts[p] for p in ("test", "val", "train") if p in parts)
     columns.update(structure_metrics(model, probe.x, metrics_cfg))
     model.train()

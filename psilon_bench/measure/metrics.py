@@ -64,7 +64,15 @@ def regression_metrics(out: Tensor, y: Tensor) -> dict[str, Tensor]:
     return {"rmse": (sse / y.shape[1]).sqrt(), "r2": 1.0 - sse / sst}
 
 
+# The keys `task_metrics` returns per task (tests/test_metrics_options.py checks them).
+METRIC_NAMES = {
+    "classification": ("accuracy", "balanced_accuracy", "log_loss"),
+    "regression": ("rmse", "r2"),
+}
+
+
 def task_metrics(out: Tensor, y: Tensor, task: str) -> dict[str, Tensor]:
+    """The task metrics of `METRIC_NAMES[task]` per member, (E,) float64 each."""
     if task == "classification":
         return classification_metrics(out, y)
     return regression_metrics(out, y)
