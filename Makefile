@@ -58,13 +58,15 @@ DATA_DIR ?=
 LAUNCHER ?=
 P6_DIR   ?=
 RES      := results
+# FULL=1 writes results/<protocol>_full/, beside the committed quick-size results/<protocol>/
+FX       := $(if $(FULL),_full)
 comma    := ,
 SWEEP     = OMP_NUM_THREADS=1 $(if $(DATA_DIR),PSILON_BENCH_DATA=$(abspath $(DATA_DIR))) \
             $(PSB) run -m $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER)) trainer.threads=1
 TABLE     = $(PSB) table
 PLOT      = $(PSB) plot
 # the sweep folder of part $(2) of protocol $(1)
-SDIR      = hydra.sweep.dir=$(RES)/$(1)/runs/$(2)
+SDIR      = hydra.sweep.dir=$(RES)/$(1)$(FX)/runs/$(2)
 
 P1_DATA_CLS := magic_telescope,credit_default
 P1_DATA_REG := wine_quality,cpu_act,ailerons,elevators,house_16h,pol,miami_housing
@@ -84,8 +86,8 @@ table-psilon-tabular: setup  ## P1: PSiLON Net vs Standard Net vs ridge/logistic
 	$(SWEEP) model=sklearn_logistic dataset=$(P1_DATA_CLS) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_logistic)
 	$(SWEEP) model=sklearn_ridge dataset=$(P1_DATA_REG) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_ridge)
 	$(SWEEP) model=sklearn_rf dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_SPLIT) $(RF_GRID) $(if $(FULL),seeds=3,seeds=2 model.n_estimators=100) $(call SDIR,psilon_tabular,sklearn_rf)
-	$(TABLE) $(RES)/psilon_tabular/runs --out $(RES)/psilon_tabular --baseline sklearn_rf
-	$(PLOT) $(RES)/psilon_tabular/runs --kind lambda-path --out $(RES)/psilon_tabular
+	$(TABLE) $(RES)/psilon_tabular$(FX)/runs --out $(RES)/psilon_tabular$(FX) --baseline sklearn_rf
+	$(PLOT) $(RES)/psilon_tabular$(FX)/runs --kind lambda-path --out $(RES)/psilon_tabular$(FX)
 
 P2_FULL := $(if $(FULL),model.width=500 model.depth=9 trainer.epochs=400 seeds=3)
 P2_GRID_IB := 'regularizer.strength=[1e-5,2.5e-5,5e-5,1e-4,2.5e-4,5e-4,1e-3]'
@@ -95,46 +97,50 @@ table-psilon-deep: setup  ## P2: PSiLON ResNet ablation (IB/OB, L1/L2, per-unit,
 	$(SWEEP) experiment=psilon_deep model.norm=l1,l2 model.bound=improved,original $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,ablation) $(ARGS)
 	$(SWEEP) experiment=psilon_deep model.length=per_unit $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,per_unit) $(ARGS)
 	$(SWEEP) experiment=psilon_deep model=standard_net model.layout=residual regularizer=length_l2 'regularizer.strength=[1e-3,1e-2,1e-1]' $(P2_FULL) $(if $(FULL),$(P2_GRID_STD)) $(call SDIR,psilon_deep,standard) $(ARGS)
-	$(TABLE) $(RES)/psilon_deep/runs --out $(RES)/psilon_deep
-	$(PLOT) $(RES)/psilon_deep/runs --kind lipschitz --out $(RES)/psilon_deep
+	$(TABLE) $(RES)/psilon_deep$(FX)/runs --out $(RES)/psilon_deep$(FX)
+	$(PLOT) $(RES)/psilon_deep$(FX)/runs --kind lipschitz --out $(RES)/psilon_deep$(FX)
 
 P3_DATA := $(if $(FULL),dataset=breast_cancer$(comma)digits$(comma)magic_telescope$(comma)credit_default seeds=5)
 table-lp-bridge: setup  ## P3: L_p bridge decay, sparsity vs accuracy (Pareto figure)
 	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net $(if $(FULL),regularizer.p=0.5$(comma)0.8$(comma)1.0$(comma)1.5$(comma)2.0) $(P3_DATA) $(call SDIR,lp_bridge,lp_bridge) $(ARGS)
 	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net regularizer=l1 $(P3_DATA) $(call SDIR,lp_bridge,l1) $(ARGS)
-	$(TABLE) $(RES)/lp_bridge/runs --out $(RES)/lp_bridge --metrics test.accuracy,sparsity.exact
-	$(PLOT) $(RES)/lp_bridge/runs --kind pareto --out $(RES)/lp_bridge
+	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics test.accuracy,sparsity.exact
+	$(PLOT) $(RES)/lp_bridge$(FX)/runs --kind pareto --out $(RES)/lp_bridge$(FX)
 
 table-soft-diamond: setup  ## P4: soft diamond vs L1 vs L2 (threshold sparsity, Pareto figure)
 	$(SWEEP) experiment=soft_diamond model=mlp $(if $(FULL),model=mlp$(comma)psilon_net regularizer.alpha=0.5$(comma)1.0$(comma)1.5$(comma)2.0 seeds=5) $(call SDIR,soft_diamond,soft_diamond) $(ARGS)
 	$(SWEEP) experiment=soft_diamond regularizer=l1,l2 $(if $(FULL),model=mlp$(comma)psilon_net seeds=5) $(call SDIR,soft_diamond,l1_l2) $(ARGS)
-	$(TABLE) $(RES)/soft_diamond/runs --out $(RES)/soft_diamond --metrics test.accuracy,sparsity.threshold_1e-2
-	$(PLOT) $(RES)/soft_diamond/runs --kind pareto --out $(RES)/soft_diamond
+	$(TABLE) $(RES)/soft_diamond$(FX)/runs --out $(RES)/soft_diamond$(FX) --metrics test.accuracy,sparsity.threshold_1e-2
+	$(PLOT) $(RES)/soft_diamond$(FX)/runs --kind pareto --out $(RES)/soft_diamond$(FX)
 
 table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden units (pruning figure)
 	$(SWEEP) experiment=ewn model=mlp,swn_mlp,ewn_mlp 'pruning.fraction=[0.5,0.8,0.9]' $(if $(FULL),model.width=1024 seeds=5 trainer.epochs=500) $(call SDIR,ewn,ewn) $(ARGS)
-	$(TABLE) $(RES)/ewn/runs --out $(RES)/ewn --by data,prune.amount --metrics test.accuracy
-	$(PLOT) $(RES)/ewn/runs --kind pruning --out $(RES)/ewn
+	$(TABLE) $(RES)/ewn$(FX)/runs --out $(RES)/ewn$(FX) --by data,prune.amount --metrics test.accuracy
+	$(PLOT) $(RES)/ewn$(FX)/runs --kind pruning --out $(RES)/ewn$(FX)
 
-# P6: every offline classification set; n_train 500 only where the set has enough rows
+# P6: every offline classification set; n_train 500 only where the set has enough rows. Every
+# method is tuned by the same recipe (experiment=small_data: seeds x strengths x learning rates
+# as members, selection on validation): three networks, each with its own regularizer, and the
+# scikit-learn logistic regression, random forest and MLP on the same splits.
 P6_SMALL := iris,wine,breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
 P6_LARGE := breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
-P6_COMMON := experiment=small_data_benchmark $(if $(FULL),seeds=5)
+P6_COMMON := experiment=small_data $(if $(FULL),seeds=5)
+P6_NETS  := mlp:weight_decay psilon_net:path_norm psilon_resnet:path_norm
+# the P6 sweeps of one cell: $(1) = dataset overrides, $(2) = the run folders' prefix
+P6_CELL = for m in $(P6_NETS); do \
+	    $(SWEEP) $(P6_COMMON) $(1) model=$${m%%:*} regularizer=$${m\#\#*:} $(call SDIR,small_data,$(2)-$${m%%:*}) $(ARGS) || exit 1; done; \
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_mlp regularizer=none $(call SDIR,small_data,$(2)-sklearn_mlp) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,small_data,$(2)-logistic) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_rf regularizer=none $(RF_GRID) $(call SDIR,small_data,$(2)-rf) || exit 1
 table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500
 	@if [ -n "$(P6_DIR)" ] && ! ls $(P6_DIR)/*.splits.json >/dev/null 2>&1; then echo "error: P6_DIR=$(P6_DIR) holds no NAME.splits.json (a predefined-split dataset is NAME.csv[.gz] with NAME.splits.json beside it)" >&2; exit 2; fi
 	for n in 50 100 500; do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
-	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=mlp regularizer=weight_decay 'regularizer.strength=[1e-3,1e-2,1e-1]' $(call SDIR,small_data,n$$n-mlp) $(ARGS) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=psilon_net regularizer=path_norm 'regularizer.strength=[1e-4,1e-3,1e-2]' $(call SDIR,small_data,n$$n-psilon_net) $(ARGS) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,small_data,n$$n-logistic) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) split.n_train=$$n dataset=$$data model=sklearn_rf regularizer=none $(RF_GRID) model.n_estimators=100 $(call SDIR,small_data,n$$n-rf) || exit 1; \
+	  $(call P6_CELL,split.n_train=$$n dataset=$$data,n$$n); \
 	done
 	if [ -n "$(P6_DIR)" ]; then for f in $(P6_DIR)/*.splits.json; do stem=$${f%.splits.json}; name=$$(basename $$stem); \
 	  csv=$$(ls $$stem.csv $$stem.csv.gz 2>/dev/null | head -n 1); \
 	  [ -n "$$csv" ] || { echo "error: P6_DIR: no $$name.csv or $$name.csv.gz beside $$f" >&2; exit 2; }; \
 	  pre="dataset=csv dataset.path=$$(realpath $$csv) split.kind=predefined"; \
-	  $(SWEEP) $(P6_COMMON) $$pre model=mlp regularizer=weight_decay 'regularizer.strength=[1e-3,1e-2,1e-1]' $(call SDIR,small_data,pre-$$name-mlp) $(ARGS) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) $$pre model=psilon_net regularizer=path_norm 'regularizer.strength=[1e-4,1e-3,1e-2]' $(call SDIR,small_data,pre-$$name-psilon_net) $(ARGS) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) $$pre model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,small_data,pre-$$name-logistic) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) $$pre model=sklearn_rf regularizer=none $(RF_GRID) model.n_estimators=100 $(call SDIR,small_data,pre-$$name-rf) || exit 1; \
+	  $(call P6_CELL,$$pre,pre-$$name); \
 	done; fi
-	$(TABLE) $(RES)/small_data/runs --out $(RES)/small_data --by data,n_train --metrics test.accuracy,test.log_loss --baseline mlp+weight_decay
+	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline sklearn_rf

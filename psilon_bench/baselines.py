@@ -1,13 +1,22 @@
 """scikit-learn baselines (PROTOCOLS.md P1: "ridge/logistic regression and a random forest
-(scikit-learn) tuned on validation"): `model=sklearn_logistic|sklearn_ridge|sklearn_rf`.
+(scikit-learn) tuned on validation"; issue 9: "scikit-learn's MLPClassifier tuned the same way"):
+`model=sklearn_logistic|sklearn_ridge|sklearn_rf|sklearn_mlp`.
 
 They run through the same `psilon-bench run` path as the networks (same data, split and
 preprocessing per member, same sweeps) and write records of the same format; members are
-seeds x `regularizer.strength`, where the strength is the estimator's own penalty:
+seeds x `regularizer.strength` (x `optimizer.lr` for `sklearn_mlp`), where the strength is the
+estimator's own penalty:
 
 - `sklearn_logistic`: 1/C of `LogisticRegression` (L2, lbfgs; 0 = unpenalized);
 - `sklearn_ridge`: alpha of `Ridge` (0 = least squares);
-- `sklearn_rf`: `min_samples_leaf` of the random forest (whole numbers; 0 and 1 = grown trees).
+- `sklearn_rf`: `min_samples_leaf` of the random forest (whole numbers; 0 and 1 = grown trees);
+- `sklearn_mlp`: alpha (L2) of `MLPClassifier` / `MLPRegressor` (Adam, `model.width` x
+  `model.depth` ReLU units, mini-batches of `model.batch_size`), with `optimizer.lr` as its
+  `learning_rate_init`: a list of rates is a member axis, as for the networks.
+
+The other baselines have no learning rate: their `lr` axis is a single null.
+`trainer.class_weight=balanced` weights the training rows by n / (K n_c) (`sample_weight`,
+the networks' rule) for every classifier.
 
 Metrics come from the same `measure.metrics.task_metrics` as the networks' (log-loss on the
 predicted probabilities, clipped at 1e-15 so a forest's zero probability stays finite).
@@ -23,7 +32,14 @@ from typing import Any
 
 from psilon_bench.errors import ConfigError, DataError
 
-TASKS = {"sklearn_logistic": "classification", "sklearn_ridge": "regression", "sklearn_rf": None}
+TASKS = {
+    "sklearn_logistic": "classification",
+    "sklearn_ridge": "regression",
+    "sklearn_rf": None,
+    "sklearn_mlp": None,
+}
+#: Baselines whose members have a learning rate (`optimizer.lr`).
+WITH_LR = {"sklearn_mlp"}
 OTHER = {"sklearn_logistic": "sklearn_ridge", "sklearn_ridge": "sklearn_logistic"}
 PROBA_FLOOR = 1e-15
 NULL_KEYS = (
@@ -42,6 +58,11 @@ NULL_KEYS = (
 def is_baseline(model_cfg: Any) -> bool:
     """Whether `model` is one of the scikit-learn baselines."""
     return str(model_cfg.name) in TASKS
+
+
+def uses_lr(model_cfg: Any) -> bool:
+    """Whether `optimizer.lr` is a member axis: every network and `sklearn_mlp`."""
+    return not is_baseline(model_cfg) or str(model_cfg.name) in WITH_LR
 
 
 def check_config(cfg: Any) -> None:
@@ -69,9 +90,16 @@ def check_config(cfg: Any) -> None:
 
 
 def estimator(
-    model_cfg: Any, task: str, strength: float, seed: int, threads: int = 1, dataset: str = ""
+    model_cfg: Any,
+    task: str,
+    strength: float,
+    seed: int,
+    threads: int = 1,
+    dataset: str = "",
+    lr: float | None = None,
 ) -> Any:
-    """The unfitted scikit-learn estimator of one member."""
+    """The unfitted scikit-learn estimator of one member (`lr`: sklearn_mlp's
+    learning_rate_init)."""
     name = str(model_cfg.name)
     wanted = TASKS.get(name, "?")
     if wanted is not None and wanted != task:
@@ -101,6 +129,20 @@ def estimator(
             random_state=seed,
             n_jobs=threads,
             **options,
+        )
+    if name == "sklearn_mlp":
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+        net = MLPClassifier if task == "classification" else MLPRegressor
+        return net(
+            hidden_layer_sizes=(model_cfg.width,) * model_cfg.depth,
+            alpha=strength,
+            learning_rate_init=lr,
+            batch_size=model_cfg.batch_size,
+            max_iter=model_cfg.max_iter,
+            tol=model_cfg.tol,
+            n_iter_no_change=model_cfg.n_iter_no_change,
+            random_state=seed,
         )
     raise ConfigError(
         f"model.name={name!r} is not a scikit-learn baseline; allowed: {', '.join(TASKS)}"
@@ -135,21 +177,42 @@ def _parameter_counts(fitted: Any) -> dict[str, Any]:
 
 
 def fit_members(
-    model_cfg: Any, splits: list[Any], seeds: list[int], strengths: list[float], threads: int = 1
+    model_cfg: Any,
+    splits: list[Any],
+    seeds: list[int],
+    strengths: list[float],
+    threads: int = 1,
+    lrs: list[float | None] | None = None,
+    class_weight: str = "none",
 ) -> tuple[list[dict[str, Any]], float]:
-    """Fit member e on `splits[e]` with `seeds[e]` and `strengths[e]`; return one evaluation
-    dict per member (the keys `evaluate_members` gives the networks) and the fitting time."""
+    """Fit member e on `splits[e]` with `seeds[e]`, `strengths[e]` and `lrs[e]`; return one
+    evaluation dict per member (the keys `evaluate_members` gives the networks) and the fitting
+    time. `class_weight="balanced"`: rows weighted by n / (K n_c) of the training labels."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils.class_weight import compute_sample_weight
     from threadpoolctl import threadpool_limits
 
     from psilon_bench.measure.metrics import task_metrics
 
     rows: list[dict[str, Any]] = []
     fit_time = 0.0
-    with threadpool_limits(limits=threads):
-        for split, seed, strength in zip(splits, seeds, strengths):
-            model = estimator(model_cfg, split.task, strength, seed, threads, split.name)
+    lrs = lrs if lrs is not None else [None] * len(splits)
+    with threadpool_limits(limits=threads), warnings.catch_warnings():
+        # an MLP or logistic fit stopped by max_iter is still a member: its validation score
+        # decides, as for a network stopped by its step budget
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for split, seed, strength, lr in zip(splits, seeds, strengths, lrs):
+            model = estimator(model_cfg, split.task, strength, seed, threads, split.name, lr)
+            weights = None
+            if class_weight == "balanced" and split.task == "classification":
+                weights = compute_sample_weight("balanced", split.y_train)
             started = time.perf_counter()
-            model.fit(split.X_train, split.y_train)
+            if weights is None:
+                model.fit(split.X_train, split.y_train)
+            else:
+                model.fit(split.X_train, split.y_train, sample_weight=weights)
             fit_time += time.perf_counter() - started
             row: dict[str, Any] = {}
             for part in ("train", "val", "test"):

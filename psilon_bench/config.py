@@ -268,6 +268,20 @@ class SklearnForestConfig:
     max_features: float | None = ranged(None, 0, 1, "right", optional=True)  # null: sklearn's
 
 
+@dataclass
+class SklearnMLPConfig:
+    """scikit-learn MLP baseline (`psilon_bench.baselines`, issue 9): `regularizer.strength` is
+    its L2 alpha and `optimizer.lr` its learning_rate_init (both member axes)."""
+
+    name: str = "sklearn_mlp"
+    width: int = ranged(64, 1)  # units per hidden layer
+    depth: int = ranged(2, 1)  # hidden layers
+    batch_size: int = ranged(32, 1)  # rows per Adam step (min(batch_size, n_train))
+    max_iter: int = ranged(300, 1)  # epochs at most
+    tol: float = ranged(1e-4, 0, None, "left")  # stop when the training loss improves less
+    n_iter_no_change: int = ranged(10, 1)  # ... for this many epochs
+
+
 # --------------------------------------------------------------------------------------
 # regularizer/
 
@@ -515,6 +529,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("model", "base_weightnorm"): WeightNormConfig,
     ("model", "base_sklearn_linear"): SklearnLinearConfig,
     ("model", "base_sklearn_forest"): SklearnForestConfig,
+    ("model", "base_sklearn_mlp"): SklearnMLPConfig,
     ("regularizer", "base_regularizer"): RegularizerConfig,
     ("regularizer", "base_lp_bridge"): LpBridgeConfig,
     ("regularizer", "base_soft_diamond"): SoftDiamondConfig,

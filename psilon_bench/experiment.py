@@ -130,7 +130,13 @@ def _run(
     if baselines.is_baseline(cfg.model):  # scikit-learn: one estimator per member, no torch
         t_fit = threads or cfg.trainer.threads or 1
         scores, fit_s = baselines.fit_members(
-            cfg.model, splits, members.seeds, members.strengths, t_fit
+            cfg.model,
+            splits,
+            members.seeds,
+            members.strengths,
+            t_fit,
+            members.lrs,
+            choice(cfg.trainer.class_weight),
         )
         evaluation = [[score] for score in scores]
         E, d_in, chunk_size, eval_s = len(members), first.n_features, len(members), 0.0

@@ -4,7 +4,8 @@ A run's members are the cross product of its member axes, in the order of `AXES`
 first axis varies slowest): `fold` (None for `split.kind=holdout`, else the folds of
 kfold/predefined, `data.folds.fold_values`; slowest, so one fold's members are one block
 of equal-sized splits), `seed` (`seeds`), `strength` (`regularizer.strength`) and `lr`
-(`optimizer.lr`, the member's peak learning rate). Each axis is a scalar or a list in the
+(`optimizer.lr`, the member's peak learning rate; a single null for the scikit-learn
+baselines that have none, `baselines.uses_lr`). Each axis is a scalar or a list in the
 config; a new axis is one more entry of `AXES`. With one value on every axis
 but `seed`, member e is seed e, as before the grid had more axes.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from psilon_bench.baselines import uses_lr
 from psilon_bench.data.folds import fold_values
 from psilon_bench.validation import member_seeds
 
@@ -34,7 +36,7 @@ AXES: list[tuple[str, Callable[[DictConfig], list[Any]]]] = [
     ("fold", lambda cfg: fold_values(cfg)),
     ("seed", lambda cfg: member_seeds(cfg.seeds)),
     ("strength", lambda cfg: values(cfg.regularizer.strength)),
-    ("lr", lambda cfg: values(cfg.optimizer.lr)),
+    ("lr", lambda cfg: values(cfg.optimizer.lr) if uses_lr(cfg.model) else [None]),
 ]
 
 

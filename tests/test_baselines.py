@@ -10,7 +10,14 @@ import pytest
 from conftest import compose_config
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    log_loss,
+    mean_squared_error,
+    r2_score,
+)
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from psilon_bench import data as data_pkg
@@ -20,8 +27,18 @@ from psilon_bench.io import read_records
 from psilon_bench.validation import validate
 
 
-def _direct(name: str, task: str, strength: float, seed: int):
+def _direct(name: str, task: str, strength: float, seed: int, lr: float | None = None):
     """The estimator a member should be, written out here independently of baselines.py."""
+    if name == "sklearn_mlp":
+        net = MLPClassifier if task == "classification" else MLPRegressor
+        return net(
+            hidden_layer_sizes=(16, 16),
+            alpha=strength,
+            learning_rate_init=lr,
+            batch_size=32,
+            max_iter=40,
+            random_state=seed,
+        )
     if name == "sklearn_logistic":
         return LogisticRegression(C=1 / strength if strength else np.inf, max_iter=1000)
     if name == "sklearn_ridge":
@@ -30,9 +47,9 @@ def _direct(name: str, task: str, strength: float, seed: int):
     return forest(n_estimators=25, min_samples_leaf=max(1, int(strength)), random_state=seed)
 
 
-def _expected(cfg, split, name: str, strength: float, seed: int) -> dict[str, float]:
+def _expected(cfg, split, name: str, strength: float, seed: int, lr=None) -> dict[str, float]:
     with threadpool_limits(limits=1):  # as the run (BLAS threads change lbfgs' rounding)
-        est = _direct(name, split.task, strength, seed).fit(split.X_train, split.y_train)
+        est = _direct(name, split.task, strength, seed, lr).fit(split.X_train, split.y_train)
     out = {}
     for part in ("train", "val", "test"):
         X, y = getattr(split, f"X_{part}"), getattr(split, f"y_{part}")
@@ -53,28 +70,37 @@ CASES = [
     ("sklearn_ridge", "diabetes", [0.0, 1.0, 100.0]),
     ("sklearn_rf", "wine", [1.0, 8.0]),
     ("sklearn_rf", "diabetes", [0.0, 5.0]),
+    ("sklearn_mlp", "wine", [0.0, 0.1]),
+    ("sklearn_mlp", "diabetes", [1e-3]),
 ]
+MLP_KEYS = ["model.width=16", "model.depth=2", "model.max_iter=40", "optimizer.lr=[1e-3,1e-2]"]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize(("name", "dataset", "grid"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_records_equal_scikit_learn_on_the_same_split(tmp_path, name, dataset, grid):
     overrides = [f"model={name}", f"dataset={dataset}", f"regularizer.strength={grid}"]
     if name == "sklearn_rf":
         overrides.append("model.n_estimators=25")
+    lrs = [None]
+    if name == "sklearn_mlp":
+        overrides += MLP_KEYS
+        lrs = [1e-3, 1e-2]
     cfg = compose_config([*overrides, "seeds=[0,3]", "trainer.threads=1"])
     records = run_experiment(cfg, tmp_path / "run", threads=1)
     assert records == read_records(tmp_path / "run")
-    assert len(records) == 2 * len(grid)
+    assert len(records) == 2 * len(grid) * len(lrs)
+    assert sorted({r["lr"] for r in records}, key=str) == sorted(lrs, key=str)
     table = data_pkg.load_table(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
     for r in records:
         assert r["model"] == name and r["status"] == "ok" and r["cfg.model.name"] == name
         assert r["path_norm"] is None and r["sparsity.exact"] is None
         split = data_pkg.make_split(table, cfg.split, cfg.preprocess, seed=r["split_seed"])
         assert (r["n_train"], r["n_val"], r["n_test"]) == tuple(split.sizes.values())
-        want = _expected(cfg, split, name, r["strength"], r["seed"])
+        want = _expected(cfg, split, name, r["strength"], r["seed"], r["lr"])
         for key, value in want.items():
             assert r[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
-    if name != "sklearn_rf":
+    if name in ("sklearn_logistic", "sklearn_ridge"):
         coef = records[0]["params.weights"]
         assert coef == table.n_features * (1 if table.task == "regression" else 1)
 
@@ -111,3 +137,57 @@ def test_wrong_task_is_a_one_line_data_error_and_writes_nothing(tmp_path):
         "regression task; use model=sklearn_ridge or model=sklearn_rf"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_baselines_without_a_learning_rate_ignore_an_lr_list(tmp_path):
+    """optimizer.lr is no member axis of logistic / ridge / forest: a list adds no members and
+    their records carry lr = null (it used to be the unused optimizer.lr)."""
+    cfg = compose_config(
+        ["model=sklearn_logistic", "dataset=wine", "optimizer.lr=[1e-3,1e-2,1e-1]", "seeds=2"]
+    )
+    records = run_experiment(cfg, tmp_path / "run", threads=1)
+    assert len(records) == 2 and {r["lr"] for r in records} == {None}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", ["sklearn_logistic", "sklearn_rf", "sklearn_mlp"])
+def test_balanced_class_weight_equals_sample_weights_and_lifts_balanced_accuracy(tmp_path, name):
+    """trainer.class_weight=balanced on a 9:1 synthetic set: each baseline equals scikit-learn
+    fitted with sample_weight n / (K n_c) (counted here by hand), and its balanced accuracy on
+    the validation rows is higher than without weights (the linear model and the MLP)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(1200, 6, n_informative=3, weights=[0.9], flip_y=0.05, random_state=0)
+    csv = tmp_path / "imbalanced.csv"
+    np.savetxt(csv, np.column_stack([X, y]), delimiter=",", fmt="%.8g",
+               header="a,b,c,d,e,f,target", comments="")  # fmt: skip
+    common = [
+        f"model={name}",
+        "dataset=csv",
+        f"dataset.path={csv}",
+        "dataset.task=classification",
+        "seeds=[0]",
+        "regularizer.strength=[1.0]",
+    ]
+    if name == "sklearn_rf":
+        common.append("model.n_estimators=25")
+    if name == "sklearn_mlp":
+        common += ["model.width=16", "model.max_iter=40", "optimizer.lr=1e-2"]
+    plain = run_experiment(compose_config(common), tmp_path / "plain", threads=1)[0]
+    cfg = compose_config([*common, "trainer.class_weight=balanced"])
+    weighted = run_experiment(cfg, tmp_path / "weighted", threads=1)[0]
+    if name != "sklearn_rf":  # a forest's votes barely move with row weights (both ~0.87)
+        assert weighted["val.balanced_accuracy"] > plain["val.balanced_accuracy"] + 0.02
+    table = data_pkg.load_table(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
+    split = data_pkg.make_split(table, cfg.split, cfg.preprocess, seed=weighted["split_seed"])
+    y = np.asarray(split.y_train)
+    counts = np.bincount(y, minlength=2)
+    sample_weight = (len(y) / (2 * counts))[y]
+    lr = weighted["lr"]
+    with threadpool_limits(limits=1):
+        est = _direct(name, "classification", 1.0, 0, lr)
+        if name == "sklearn_mlp":
+            est.set_params(hidden_layer_sizes=(16, 16))
+        est.fit(split.X_train, split.y_train, sample_weight=sample_weight)
+    want = balanced_accuracy_score(split.y_val, est.predict(split.X_val))
+    assert weighted["val.balanced_accuracy"] == pytest.approx(want, rel=1e-9)

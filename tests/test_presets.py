@@ -117,3 +117,23 @@ def test_small_data_recipe_runs_every_family(model, regularizer, tmp_path):
     assert len(records) == len(lrs) * len(strengths)
     assert {(r["lr"], r["strength"]) for r in records} == {(a, b) for a in lrs for b in strengths}
     assert all(r["status"] == "ok" and r["n_train"] == 100 for r in records)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("model", ["sklearn_mlp", "sklearn_logistic", "sklearn_rf"])
+def test_small_data_recipe_serves_the_scikit_learn_baselines(model, tmp_path):
+    """P6 runs the baselines under the same preset: same split sizes as the networks;
+    sklearn_mlp crosses strengths with the learning rates, the others have no lr axis."""
+    extra = ["model.max_iter=5"] if model == "sklearn_mlp" else []
+    if model == "sklearn_rf":
+        extra = ["model.n_estimators=5", "regularizer.strength=[1,4]"]
+    cfg = compose_config(
+        ["experiment=small_data", f"model={model}", "regularizer=none", "dataset=iris",
+         "seeds=[0]", *extra]
+    )  # fmt: skip
+    records = run_experiment(cfg, tmp_path, threads=1)
+    strengths = list(cfg.regularizer.strength)
+    lrs = list(cfg.optimizer.lr) if model == "sklearn_mlp" else [None]
+    assert {(r["lr"], r["strength"]) for r in records} == {(a, b) for a in lrs for b in strengths}
+    assert len(records) == len(lrs) * len(strengths)
+    assert all(r["status"] == "ok" and r["n_train"] == 100 for r in records)

@@ -40,8 +40,16 @@ def _dry(target: str, *variables: str) -> list[str]:
 def _jobs(line: str) -> list[list[str]]:
     """The overrides of the first job of every `psilon-bench run -m` in `line`."""
     line = line.replace("$n", "50").replace("$data", "iris")
-    jobs = []
+    nets = re.search(r"for m in (.*?); do", line)  # P6: a shell loop over model:regularizer
+    pairs = [pair.split(":") for pair in nets.group(1).split()] if nets else []
+    commands = []
     for command in re.findall(r"psilon-bench run -m (.*?)(?:\|\||;|$)", line):
+        if "${m%%:*}" not in command:
+            commands.append(command)
+        for model, reg in pairs if "${m%%:*}" in command else []:
+            commands.append(command.replace("${m%%:*}", model).replace("${m##*:}", reg))
+    jobs = []
+    for command in commands:
         overrides = []
         for token in shlex.split(command):
             key, _, value = token.partition("=")
@@ -82,6 +90,11 @@ def test_full_switches_to_the_paper_sizes():
     full = " ".join(_dry("table-psilon-tabular", "FULL=1"))
     assert "model.width=500" not in quick and "model.width=500 trainer.epochs=1000" in full
     assert "5e-5,1e-4,2.5e-4" in full
+    # FULL results go beside the committed quick ones, never over them
+    assert "results/psilon_tabular/runs" in quick and "results/psilon_tabular_full/" not in quick
+    assert "results/psilon_tabular/" not in full
+    assert "--out results/psilon_tabular_full --baseline" in full
+    assert "hydra.sweep.dir=results/psilon_tabular_full/runs/psilon_net" in full
     assert "DATA" not in quick.split("psilon-bench")[0]  # no DATA_DIR: the default data folder
 
 
@@ -113,4 +126,8 @@ def test_small_data_with_p6_dir_sweeps_each_predefined_dataset(tmp_path):
     loop = out[out.index(f"for f in {tmp_path}/*.splits.json") :]
     loop = loop[: loop.index("done; fi")]
     assert "split.kind=predefined" in loop and "dataset=csv" in loop
-    assert loop.count("psilon-bench run -m") == 4  # mlp, psilon_net, logistic, forest
+    jobs = [dict(o.split("=", 1) for o in job) for job in _jobs(loop)]
+    assert sorted(job["model"] for job in jobs) == sorted(
+        ["mlp", "psilon_net", "psilon_resnet", "sklearn_mlp", "sklearn_logistic", "sklearn_rf"]
+    )
+    assert all(job["experiment"] == "small_data" for job in jobs)
