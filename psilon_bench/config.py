@@ -339,6 +339,9 @@ class PsilonProjectionConfig:
     # the unit's mean magnitude (scale-aware; 2.0 is the paper's fixed rule)
     scale: float | None = ranged(None, 1, None, optional=True)
     threshold: float = ranged(0.1, 0, 1, "neither")  # scale null: the relative cut
+    # also evaluate the same trained model without the projection: records gain
+    # `unpruned.<split>.<metric>` (one training, accuracy with and without pruning)
+    compare_unpruned: bool = False
 
 
 @dataclass

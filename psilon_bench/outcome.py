@@ -44,7 +44,7 @@ def check_sweep_diverged(sweep_dir: Path) -> None:
 
 
 #: record keys that measure the trained model (null for a diverged member)
-METRIC_PREFIXES = ("train.", "val.", "test.", "sparsity.", "lipschitz.", "path_norm")
+METRIC_PREFIXES = ("train.", "val.", "test.", "unpruned.", "sparsity.", "lipschitz.", "path_norm")
 
 
 def null_diverged_metrics(record: dict[str, Any]) -> dict[str, Any]:

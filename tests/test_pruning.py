@@ -299,3 +299,54 @@ def _bias(layer):
 def test_neuron_norm_pruning_refuses_residual_nets():
     with pytest.raises(ConfigError, match="MLP layout"):
         pruning.build(OmegaConf.structured(NeuronNormPruningConfig()), resnet())
+
+
+def test_compare_unpruned_reports_the_same_training_without_its_projection(tmp_path):
+    """pruning.compare_unpruned: with the projection only at the very end (start 1, ramp 0)
+    training is untouched, so `unpruned.*` must equal a run with pruning=none (an
+    independent training), while the records' own metrics are the projected model's."""
+    from conftest import compose_config
+
+    from psilon_bench.experiment import run_experiment
+
+    common = ["model=psilon_net", "regularizer=path_norm", "dataset=wine", "trainer=quick",
+              "trainer.steps=40", "seeds=[0,1]", "regularizer.strength=[1e-3,1e-1]"]  # fmt: skip
+    projected = run_experiment(
+        compose_config(
+            [
+                *common,
+                "pruning=psilon_projection",
+                "pruning.start=1.0",
+                "pruning.ramp=0.0",
+                "pruning.scale=2.0",
+                "pruning.compare_unpruned=true",
+            ]
+        ),  # fmt: skip
+        tmp_path / "projected",
+        threads=1,
+    )
+    plain = run_experiment(compose_config(common), tmp_path / "plain", threads=1)
+    assert len(projected) == len(plain) == 4
+    for p, q in zip(projected, plain):
+        for split in ("train", "val", "test"):
+            for metric in ("accuracy", "log_loss"):
+                key = f"{split}.{metric}"
+                assert p[f"unpruned.{key}"] == pytest.approx(q[key], rel=1e-6), key
+        assert p["sparsity.exact"] > 0.3 and q["sparsity.exact"] == 0  # scale 2 cuts many
+        assert p["test.log_loss"] != pytest.approx(q["test.log_loss"], rel=1e-6)
+    # without the flag: no unpruned keys, and the same projected metrics
+    again = run_experiment(
+        compose_config(
+            [
+                *common,
+                "pruning=psilon_projection",
+                "pruning.start=1.0",
+                "pruning.ramp=0.0",
+                "pruning.scale=2.0",
+            ]
+        ),  # fmt: skip
+        tmp_path / "again",
+        threads=1,
+    )
+    assert not any(k.startswith("unpruned.") for k in again[0])
+    assert [r["test.log_loss"] for r in again] == [r["test.log_loss"] for r in projected]

@@ -18,8 +18,9 @@ decides when it runs and which parameters it edits.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -38,7 +39,9 @@ def build(cfg: Any, model: MemberModel) -> Any:
     """The pruner `cfg.name` for `model` (an object with the `train.Pruner` interface)."""
     name = cfg.name
     if name == "psilon_projection":
-        return PsilonProjection(model, cfg.start, cfg.ramp, cfg.scale, cfg.threshold)
+        return PsilonProjection(
+            model, cfg.start, cfg.ramp, cfg.scale, cfg.threshold, bool(cfg.compare_unpruned)
+        )
     if name == "magnitude":
         return MagnitudePruning(model, choice(cfg.scope), _first(cfg.sparsity), cfg.finetune_steps)
     if name == "neuron_norm":
@@ -142,6 +145,7 @@ class PsilonProjection:
         ramp: float,
         scale: float | None = None,
         threshold: float = 0.1,
+        keep_raw: bool = False,
     ):
         self.layers = [
             layer for layer in model.modules() if isinstance(layer, weightnorm.NormalizedLayer)
@@ -158,6 +162,8 @@ class PsilonProjection:
                 "METHODS.md §3); got model.norm=l2"
             )
         self.start, self.ramp, self.scale, self.threshold = start, ramp, scale, threshold
+        self.keep_raw = keep_raw  # keep the unprojected directions for `unprojected()`
+        self.raw: list[tuple[Tensor, Tensor | None]] | None = None
 
     def blend_after(self, step: int, plan: StepPlan) -> float:
         """`a` in force after optimizer step `step` (i.e. `a_{step+1}`)."""
@@ -180,8 +186,38 @@ class PsilonProjection:
 
     def on_train_end(self, model: MemberModel, plan: StepPlan) -> None:
         self.set_blend(self.blend_after(plan.total_steps - 1, plan))  # a_N (1 unless N = 0)
+        if self.keep_raw:
+            self.raw = [_raw_direction(layer) for layer in self.layers]
         for layer in self.layers:
             layer.bake_projection_()
+
+    @contextlib.contextmanager
+    def unprojected(self) -> Iterator[None]:
+        """The trained model without its projection (`pruning.compare_unpruned`): the raw
+        directions of the end of training, before `on_train_end` baked the projection, as an
+        ordinary weight-normalized net (a = 0). Restored on exit."""
+        if self.raw is None:
+            raise RuntimeError("unprojected() needs keep_raw=True and a finished training")
+        baked = [_raw_direction(layer) for layer in self.layers]
+        try:
+            for layer, raw in zip(self.layers, self.raw):
+                _set_raw_direction(layer, raw)
+            yield
+        finally:
+            for layer, kept in zip(self.layers, baked):
+                _set_raw_direction(layer, kept)
+
+
+def _raw_direction(layer: Any) -> tuple[Tensor, Tensor | None]:
+    bias = layer.bias_direction.detach().clone() if layer.fold_bias else None
+    return layer.direction.detach().clone(), bias
+
+
+@torch.no_grad()
+def _set_raw_direction(layer: Any, raw: tuple[Tensor, Tensor | None]) -> None:
+    layer.direction.copy_(raw[0])
+    if raw[1] is not None:
+        layer.bias_direction.copy_(raw[1])
 
 
 # ----------------------------------------------------------------------------------------
