@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from psilon_bench.errors import UserError
@@ -223,3 +224,22 @@ def test_terminal_table_keeps_names_whole_when_they_fit(tmp_path):
     res = run_cli([*args, "--metrics", "test.accuracy"], cwd=tmp_path, env={"COLUMNS": "80"})
     assert res.returncode == 0, res.stderr
     assert any("breast_cancer" in line and "mlp+none" in line for line in res.stdout.splitlines())
+
+
+def test_a_method_without_learning_rate_is_selected_beside_ones_with_it(tmp_path):
+    """A scikit-learn baseline's records carry lr null while the networks' carry rates: the
+    baseline is still selected (a null axis value matches null, it once matched nothing)."""
+    net = [rec(e, 0, s, 0.5 - e / 10, 0.7, lr=lr) for e, (s, lr) in
+           enumerate([(0.0, 1e-3), (0.0, 1e-2), (0.1, 1e-3)])]  # fmt: skip
+    forest = [
+        rec(e, 0, s, v, t, **{"cfg.model.name": "sklearn_rf", "cfg.regularizer.name": "none"},
+            lr=None)
+        for e, (s, v, t) in enumerate([(1.0, 0.4, 0.81), (8.0, 0.2, 0.85)])
+    ]  # fmt: skip
+    write_run(tmp_path / "net", "", net)
+    write_run(tmp_path / "rf", "", forest)
+    sel = select(collect([tmp_path]).records)
+    assert set(sel["method"]) == {"mlp+l2", "sklearn_rf"}
+    rf = pick(sel, "sklearn_rf", 0)
+    assert rf["strength"] == 8.0 and rf["test.accuracy"] == 0.85 and pd.isna(rf["lr"])
+    assert pick(sel, "mlp+l2", 0)["lr"] == 1e-3 and pick(sel, "mlp+l2", 0)["strength"] == 0.1

@@ -97,7 +97,7 @@ def _pick(group: pd.DataFrame, block: pd.DataFrame, axes: list[str], metric: str
     best = order.iloc[0]
     same = (block["seed"] == seed) & (block["fold"] == fold)
     for a in axes:
-        same &= block[a].astype(str) == str(best[a])
+        same &= _matches(block[a], best[a])
     rows = []
     for amount, at in block[same].groupby("prune.amount", sort=True):
         if amount == best["prune.amount"]:
@@ -113,6 +113,14 @@ def _pick(group: pd.DataFrame, block: pd.DataFrame, axes: list[str], metric: str
         row["selected_value"] = best[metric]
         rows.append(row)
     return rows
+
+
+def _matches(column: pd.Series, value: object) -> pd.Series:
+    """Rows whose axis value is `value`; a missing value (a baseline's null `lr`) matches
+    missing ones (pandas keeps NaN through `astype(str)`, and NaN != NaN)."""
+    if pd.isna(value):
+        return column.isna()
+    return column.astype(str) == str(value)
 
 
 def _rank_order(group: pd.DataFrame, axes: list[str], metric: str) -> pd.DataFrame:
