@@ -243,3 +243,39 @@ def test_a_method_without_learning_rate_is_selected_beside_ones_with_it(tmp_path
     rf = pick(sel, "sklearn_rf", 0)
     assert rf["strength"] == 8.0 and rf["test.accuracy"] == 0.85 and pd.isna(rf["lr"])
     assert pick(sel, "mlp+l2", 0)["lr"] == 1e-3 and pick(sel, "mlp+l2", 0)["strength"] == 0.1
+
+
+def test_one_sort_per_block_picks_what_group_by_group_picks():
+    """`_pick_each` (one sort of a whole block) against `_pick` run group by group, on random
+    records with ties, diverged members, missing metrics and an all-diverged group."""
+    from psilon_bench.report.select import GROUP, _pick, _pick_each
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(6):
+        for fold in (-1, 2):
+            for member, (strength, lr) in enumerate(
+                [(s, lr) for s in (0.0, 0.1, 1.0) for lr in (1e-3, 1e-2)]
+            ):
+                val = float(rng.choice([0.2, 0.3, 0.3, np.nan]))
+                status = "diverged" if (seed == 5 or rng.random() < 0.15) else "ok"
+                rows.append({"data": "d", "method": "m", "task": "classification", "dataset": "d",
+                             "seed": seed, "fold": fold,
+                             "strength": strength, "lr": lr, "member": member,
+                             "path": f"run{seed % 2}", "status": status,
+                             "val.log_loss": val, "test.accuracy": rng.random(),
+                             "prune.amount": 0.0})  # fmt: skip
+    block = pd.DataFrame(rows)
+    axes = ["strength", "lr"]
+    fast = _pick_each(block, axes, "val.log_loss")
+    slow = [
+        row
+        for key, group in block.groupby(GROUP[2:], sort=True, dropna=False)
+        for row in _pick(group, block, axes, "val.log_loss", key)
+    ]
+    assert len(fast) == len(slow) == 12
+    assert any(not row["selected"] for row in slow)  # seed 5: every member diverged
+    for a, b in zip(fast, slow):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert (pd.isna(a[k]) and pd.isna(b[k])) or a[k] == b[k], k

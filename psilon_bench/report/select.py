@@ -66,11 +66,36 @@ def select(df: pd.DataFrame, select_on: str | None = None) -> pd.DataFrame:
         if metric not in block.columns:
             check_metric(block.dropna(axis=1, how="all"), metric, "--select-on")
         base = block[block["prune.amount"] == block["prune.amount"].min()]
+        if len(base) == len(block):  # one pruning amount: every group at once
+            out.append(_pick_each(base, axes, metric))
+            continue
         for key, group in base.groupby(GROUP[2:], sort=True, dropna=False):
             out.append(_pick(group, block, axes, metric, key))
     result = pd.DataFrame([row for rows in out for row in rows]).reset_index(drop=True)
     result["fold"] = result["fold"].astype(object).where(result["fold"] != -1, None)
     return result
+
+
+def _pick_each(block: pd.DataFrame, axes: list[str], metric: str) -> list:
+    """`_pick` for every (seed, fold) group of a block with one pruning amount, from one
+    sort of the whole block (the same rows as `_pick` group by group, ~30x faster at 32
+    groups: the run summary's `sel` column)."""
+    keys = GROUP[2:]
+    ranked = _rank_order(block, axes, metric, by=keys)
+    best = ranked.groupby(keys, sort=False, dropna=False).head(1)
+    best = best.drop(columns=[c for c in best.columns if c.startswith("_")])
+    best_at = {(r["seed"], r["fold"]): r for r in best.to_dict("records")}
+    rows = []
+    for key, size in block.groupby(keys, sort=True, dropna=False).size().items():
+        row = best_at.get(key)
+        if row is None:  # every member diverged
+            group = block[(block["seed"] == key[0]) & (block["fold"] == key[1])]
+            rows.extend(_pick(group, block, axes, metric, key))
+            continue
+        row.update(selected=True, selected_on=metric, n_candidates=int(size))
+        row["selected_value"] = row[metric]
+        rows.append(row)
+    return rows
 
 
 def _pick(group: pd.DataFrame, block: pd.DataFrame, axes: list[str], metric: str, key) -> list:
@@ -123,8 +148,11 @@ def _matches(column: pd.Series, value: object) -> pd.Series:
     return column.astype(str) == str(value)
 
 
-def _rank_order(group: pd.DataFrame, axes: list[str], metric: str) -> pd.DataFrame:
-    """Valid members sorted best first with the documented tie-break."""
+def _rank_order(
+    group: pd.DataFrame, axes: list[str], metric: str, by: list[str] | None = None
+) -> pd.DataFrame:
+    """Valid members sorted best first with the documented tie-break (within each `by`
+    group when given)."""
     values = pd.to_numeric(group[metric], errors="coerce")
     ok = (group["status"].fillna("ok") == "ok") & np.isfinite(values)
     cand = group[ok].assign(_m=-values[ok] if higher_is_better(metric) else values[ok])
@@ -139,6 +167,8 @@ def _rank_order(group: pd.DataFrame, axes: list[str], metric: str) -> pd.DataFra
         ascending.append(True)
     sort_cols += [c for c in ("path", "member") if c in cand.columns]
     ascending += [True] * (len(sort_cols) - len(ascending))
+    if by:  # the groups stay apart; the order within each is the one above
+        sort_cols, ascending = [*by, *sort_cols], [True] * len(by) + ascending
     return cand.sort_values(sort_cols, ascending=ascending, kind="mergesort")
 
 
