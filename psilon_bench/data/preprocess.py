@@ -66,6 +66,10 @@ class FeatureEncoder:
 
     def _encode(self, X: pd.DataFrame) -> np.ndarray:
         """Imputed and encoded, not yet standardized: (n, d) float64."""
+        if not self.categorical and self.columns:  # all numeric: one conversion, no loop
+            values = X[self.columns].to_numpy(dtype=np.float64)
+            medians = np.array([self.medians[c] for c in self.columns])
+            return np.where(np.isnan(values), medians, values)
         blocks = []  # (n, k) per raw column
         for col in self.columns:
             if col not in self.categorical:
