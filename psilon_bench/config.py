@@ -475,7 +475,7 @@ class TrainerConfig:
     # [EWN]'s loss-adaptive learning rate (psilon_bench/adaptive.py): per member lr * m / L_prev,
     # m x1.1 per epoch whose training loss fell, else the epoch undone and m / 1.1
     loss_adaptive: bool = False
-    eval_every: int | None = ranged(None, 1, optional=True)  # null: about 100 points a run
+    eval_every: int | None = ranged(None, 1, optional=True)  # null: ~100 points, >= 10 steps apart
     curves: bool = True  # write curves.jsonl (train loss, val loss, val metric per point)
     keep_best: KeepBest = KeepBest.none
     class_weight: ClassWeight = ClassWeight.none

@@ -55,7 +55,8 @@ def _fit(train, seeds, steps, monitor=None, class_weight=None, width=64, lr=3e-2
 
 def test_eval_steps_and_default_interval():
     assert eval_steps(3, 10) == [3, 6, 9, 10] and eval_steps(5, 10) == [5, 10]
-    assert eval_interval(None, 5000) == 50 and eval_interval(None, 30) == 1
+    assert eval_interval(None, 5000) == 50 and eval_interval(None, 30) == 10
+    assert eval_interval(None, 451) == 10 and eval_interval(None, 1001) == 11
     assert len(eval_steps(eval_interval(None, 1234), 1234)) in range(95, 106)
     assert eval_interval(7, 5000) == 7
 
