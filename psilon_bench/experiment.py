@@ -23,8 +23,7 @@ from psilon_bench import data as data_pkg
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.grid import Members
-from psilon_bench.measure.evaluate import evaluate_members
-from psilon_bench.measure.metrics import predict, task_metrics
+from psilon_bench.measure.evaluate import evaluate_members, member_rows, task_columns
 from psilon_bench.monitor import build_monitor, check_evaluation
 from psilon_bench.outcome import null_diverged_metrics
 from psilon_bench.progress import RunProgress, live_output
@@ -315,8 +314,8 @@ def _train_networks(
             chunk_parts = {k: v.members(chunk) for k, v in parts.items()}
             rows = evaluate_amounts(model, chunk_parts, cfg)
             if getattr(pruner, "raw", None) is not None:  # pruning.compare_unpruned
-                for member_rows, extra in zip(rows, unpruned_metrics(model, pruner, chunk_parts)):
-                    for row in member_rows:
+                for records, extra in zip(rows, unpruned_metrics(model, pruner, chunk_parts, cfg)):
+                    for row in records:
                         row.update(extra)
             evaluation += rows
         eval_s += time.perf_counter() - t_eval
@@ -357,18 +356,16 @@ def evaluate_amounts(
     ]
 
 
-@torch.no_grad()
-def unpruned_metrics(model: Any, pruner: Any, parts: dict[str, MemberData]) -> list[dict[str, Any]]:
+def unpruned_metrics(
+    model: Any, pruner: Any, parts: dict[str, MemberData], cfg: DictConfig
+) -> list[dict[str, Any]]:
     """Per member, `unpruned.<split>.<metric>`: the task metrics of the same trained model
     without its projection (`PsilonProjection.unprojected`), next to the pruned record's own."""
-    columns: dict[str, torch.Tensor] = {}
     model.eval()
     with pruner.unprojected():
-        for split, data in parts.items():
-            for name, value in task_metrics(predict(model, data.x), data.y, data.task).items():
-                columns[f"unpruned.{split}.{name}"] = value
+        columns = task_columns(model, parts, cfg.metrics, prefix="unpruned.")
     model.train()
-    return [{k: float(v[e]) for k, v in columns.items()} for e in range(model.n_members)]
+    return member_rows(columns, model.n_members)
 
 
 def _build_pruner(cfg: DictConfig, model: Any) -> Any:

@@ -350,3 +350,21 @@ def test_compare_unpruned_reports_the_same_training_without_its_projection(tmp_p
     )
     assert not any(k.startswith("unpruned.") for k in again[0])
     assert [r["test.log_loss"] for r in again] == [r["test.log_loss"] for r in projected]
+
+
+def test_compare_unpruned_follows_metrics_train_split(tmp_path):
+    """metrics.train_split=false skips the training split's metrics for the unpruned
+    evaluation too (keys present, null), as for the record's own."""
+    from conftest import compose_config
+
+    from psilon_bench.experiment import run_experiment
+
+    cfg = compose_config(["model=psilon_net", "dataset=wine", "trainer=quick", "trainer.steps=10",
+                          "seeds=[0]", "pruning=psilon_projection",
+                          "pruning.compare_unpruned=true", "metrics.train_split=false"])  # fmt: skip
+    from psilon_bench.io import read_records
+
+    run_experiment(cfg, tmp_path / "run", threads=1)
+    (record,) = read_records(tmp_path / "run")
+    assert record["train.accuracy"] is None and record["unpruned.train.accuracy"] is None
+    assert record["unpruned.test.accuracy"] is not None

@@ -54,6 +54,21 @@ def evaluate_members(
     records, for the training split with `metrics.train_split=false`), plus `params.*`."""
     model.eval()
     metrics_cfg = getattr(cfg, "metrics", None) or MetricsConfig()
+    columns = task_columns(model, parts, metrics_cfg)
+    columns.update(parameter_counts(model))
+    probe = next(parts[p] for p in ("test", "val", "train") if p in parts)
+    columns.update(structure_metrics(model, probe.x, metrics_cfg))
+    model.train()
+    bound = regularized_bound(model)
+    return [row | {"path_norm.bound": bound} for row in member_rows(columns, model.n_members)]
+
+
+@torch.no_grad()
+def task_columns(
+    model: MemberModel, parts: dict[str, MemberData], metrics_cfg: Any, prefix: str = ""
+) -> dict[str, torch.Tensor]:
+    """`<prefix><split>.<metric>` -> (E,) for every split (NaN for the training split with
+    `metrics.train_split=false`); the model as it is (the caller sets eval mode)."""
     columns: dict[str, torch.Tensor] = {}
     for split, data in parts.items():
         if split == "train" and not getattr(metrics_cfg, "train_split", True):
@@ -62,16 +77,13 @@ def evaluate_members(
         else:
             values = task_metrics(predict(model, data.x), data.y, data.task)
         for name, value in values.items():
-            columns[f"{split}.{name}"] = value
-    columns.update(parameter_counts(model))
-    probe = next(parts[p] for p in ("test", "val", "train") if p in parts)
-    columns.update(structure_metrics(model, probe.x, metrics_cfg))
-    model.train()
-    rows = []
-    bound = regularized_bound(model)
-    for e in range(model.n_members):
-        rows.append({k: _scalar(v[e]) for k, v in columns.items()} | {"path_norm.bound": bound})
-    return rows
+            columns[f"{prefix}{split}.{name}"] = value
+    return columns
+
+
+def member_rows(columns: dict[str, torch.Tensor], n_members: int) -> list[dict[str, Any]]:
+    """(E,) columns -> one dict of Python scalars per member."""
+    return [{k: _scalar(v[e]) for k, v in columns.items()} for e in range(n_members)]
 
 
 def threshold_name(tau: float) -> str:
