@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import console, interleaved, load_average, median
-from rich.table import Table
+from common import console, interleaved, load_average, median, result_table
 
 NAME = "e2e"
 HERE = Path(__file__).resolve().parent
@@ -124,13 +123,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     out["load_after"] = load_average()
     floor = median(startup['python -c "import torch"'])
-    table = Table(
-        title=f"start-up, whole processes, median of {rounds} interleaved rounds "
+    table = result_table(
+        f"start-up, whole processes, median of {rounds} interleaved rounds "
         f"(load {out['load_before']:.1f} -> {out['load_after']:.1f})",
-        title_justify="left",
+        ["command", "s", "vs import torch", "target"],
     )
-    for col in ["command", "s", "vs import torch", "target"]:
-        table.add_column(col, justify="left" if col in ("command", "target") else "right")
     targets = {
         "psilon-bench --help": "< 0.2 s",
         "psilon-bench run --help": "< 1x",
@@ -144,9 +141,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         table.add_row(name, f"{m:.2f}", f"{m / floor:.2f}x", targets.get(name, ""))
     console.print(table)
 
-    table = Table(title="jobs, whole processes (median)", title_justify="left")
-    for col in ["job", "psilon-bench s", "scikit-learn s", "speed-up", "target"]:
-        table.add_column(col, justify="left" if col in ("job", "target") else "right")
+    table = result_table(
+        "jobs, whole processes (median)",
+        ["job", "psilon-bench s", "scikit-learn s", "speed-up", "target"],
+    )
     out["jobs"] = {}
     for job, target in [("32 seeds", ">= 2x"), ("default", ">= 1x")]:
         ours, theirs = (
@@ -157,9 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         table.add_row(job, f"{ours:.2f}", f"{theirs:.2f}", f"{theirs / ours:.2f}x", target)
     console.print(table)
 
-    table = Table(title="32-seed job, where the time goes (median per phase)", title_justify="left")
-    table.add_column("phase")
-    table.add_column("s", justify="right")
+    table = result_table("32-seed job, where the time goes (median per phase)", ["phase", "s"])
     out["breakdown_32_seeds"] = {}
     for phase in phases[0]:
         m = median([p[phase] for p in phases])

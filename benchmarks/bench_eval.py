@@ -15,9 +15,8 @@ import argparse
 from typing import Any
 
 import torch
-from common import console, interleaved, load_average, median
+from common import console, interleaved, load_average, median, result_table
 from omegaconf import OmegaConf
-from rich.table import Table
 
 from psilon_bench.config import MetricsConfig, OptimizerConfig, ScheduleConfig
 from psilon_bench.measure.evaluate import evaluate_members
@@ -76,13 +75,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     med = {k: median(v) for k, v in times.items()}
     base = med["25 training steps"]
-    table = Table(
-        title=f"P1 chunk ({E} members, 500x3, batch 400): evaluation vs 25 steps, median of "
+    table = result_table(
+        f"P1 chunk ({E} members, 500x3, batch 400): evaluation vs 25 steps, median of "
         f"{args.eval_rounds} interleaved rounds (load {load:.1f})",
-        title_justify="left",
+        ["what", "s", "% of 25 steps", "target"],
     )
-    for col in ["what", "s", "% of 25 steps", "target"]:
-        table.add_column(col, justify="left" if col in ("what", "target") else "right")
     for k, v in med.items():
         target = "<= 10 %" if k.startswith("evaluation") else ""
         table.add_row(k, f"{v:.3f}", f"{100 * v / base:.1f} %", target)

@@ -17,9 +17,8 @@ import time
 from typing import Any
 
 import torch
-from common import console, interleaved, median
+from common import console, interleaved, median, result_table
 from omegaconf import OmegaConf
-from rich.table import Table
 
 from psilon_bench import regularizers
 from psilon_bench.config import (
@@ -84,10 +83,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     steps, rounds = args.gpu_steps, args.repeats
     cases = [("tiny", 32), ("tiny", 256), ("tiny", 1024), ("p1", 13), ("p1", 39)]
     out: dict[str, Any] = {"device": torch.cuda.get_device_name(0), "cases": {}}
-    table = Table(title=f"GPU ({out['device']}) vs CPU (1 thread): us per model-step, median of "
-                  f"{rounds}", title_justify="left")  # fmt: skip
-    for col in ["net", "members", "GPU", "CPU", "CPU / GPU"]:
-        table.add_column(col, justify="left" if col == "net" else "right")
+    table = result_table(
+        f"GPU ({out['device']}) vs CPU (1 thread): us per model-step, median of {rounds}",
+        ["net", "members", "GPU", "CPU", "CPU / GPU"],
+    )
     for kind, members in cases:
         cpu_members = min(members, 32 if kind == "tiny" else 3)  # CPU: its own chunk size
         cpu_steps = max(5, steps // (10 if kind == "p1" else 1))

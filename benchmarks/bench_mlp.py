@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import console, interleaved, load_average, matmul_peak_gflops, median
+from common import console, interleaved, load_average, matmul_peak_gflops, median, result_table
 from omegaconf import OmegaConf
-from rich.table import Table
 
 from psilon_bench import data as data_pkg
 from psilon_bench.config import (
@@ -156,14 +155,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         load = load_average()
         times = interleaved(args.repeats, fns, busy=busy)
         med = {way: median(t) for way, t in times.items()}
-        table = Table(
-            title=f"MLP 30-64-64-2, breast_cancer ({n} rows, own split per member), Adam, "
+        table = result_table(
+            f"MLP 30-64-64-2, breast_cancer ({n} rows, own split per member), Adam, "
             f"{steps} steps, {len(seeds)} seeds, {regime}; median of {args.repeats} "
             f"interleaved rounds, load {load:.1f}",
-            title_justify="left",
+            ["way", "ms / model", "batched speed-up", "GFLOP/s", "% of matmul peak"],
         )
-        for col in ["way", "ms / model", "batched speed-up", "GFLOP/s", "% of matmul peak"]:
-            table.add_column(col, justify="right" if col != "way" else "left")
         rows_out: dict[str, Any] = {"load": load}
         for way, t in med.items():
             per_model = t / len(seeds)

@@ -28,8 +28,7 @@ from typing import Any
 
 import torch
 from bench_mlp import mlp_flops_per_step
-from common import best_of, console, matmul_peak_gflops
-from rich.table import Table
+from common import best_of, console, matmul_peak_gflops, result_table
 
 from psilon_bench import data as data_pkg
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
@@ -177,13 +176,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"PSiLON, {E} batched by {chunk} (auto)": (t_batched, E),
         f"PSiLON, {E} sequential": (t_sequential, E),
     }
-    table = Table(
-        title=f"PSiLON tabular (P1): {dataset}, {x.shape[0]} rows, MLP {'-'.join(map(str, sizes))}, "
+    table = result_table(
+        f"PSiLON tabular (P1): {dataset}, {x.shape[0]} rows, MLP {'-'.join(map(str, sizes))}, "
         f"batch {BATCH}, Adam, {steps} steps, one thread",
-        title_justify="left",
+        ["way", "ms / model-step", "steps / s", "GFLOP/s", "% of matmul peak", "vs plain"],
     )
-    for col in ["way", "ms / model-step", "steps / s", "GFLOP/s", "% of matmul peak", "vs plain"]:
-        table.add_column(col, justify="left" if col == "way" else "right")
     out: dict[str, Any] = {"dataset": dataset, "rows": x.shape[0], "steps": steps}
     out["peak_gflops"] = peak
     for way, (t, models) in rows.items():

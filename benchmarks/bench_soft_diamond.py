@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 from bench_mlp import breast_cancer_split
-from common import best_of, console, interleaved, load_average, median
+from common import best_of, console, interleaved, load_average, median, result_table
 from omegaconf import OmegaConf
-from rich.table import Table
 
 from psilon_bench import regularizers
 from psilon_bench.config import (
@@ -128,14 +127,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "scipy_pdf_s_per_weight": per_weight,
         "regimes": {},
     }
-    result = Table(
-        title=f"Soft diamond (alpha {ALPHA}, scale {SCALE}) vs L2: ms per training step of an "
+    result = result_table(
+        f"Soft diamond (alpha {ALPHA}, scale {SCALE}) vs L2: ms per training step of an "
         f"MLP 30-(width x depth)-2 on breast_cancer ({x.shape[0]} rows), Adam, median of "
         f"{args.repeats} interleaved rounds (load {load_average():.1f})",
-        title_justify="left",
+        ["regime", "weights", "none", "L2", "SD", "SD/L2", "scipy*", "scipy/SD"],
     )
-    for col in ["regime", "weights", "none", "L2", "SD", "SD/L2", "scipy*", "scipy/SD"]:
-        result.add_column(col, justify="left" if col == "regime" else "right")
     for label, width, depth, members, batch, share in REGIMES:
         regime_steps = max(10, int(steps * share))
         timers, n_weights = {}, 0

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_e2e import PSB, last_records, run_process
-from common import console, interleaved, load_average, median
-from rich.table import Table
+from common import console, interleaved, load_average, median, result_table
 
 NAME = "threads"
 JOBS = {
@@ -67,13 +66,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 label = f"{job}, {'second process busy' if busy else 'idle'}"
                 med_train = {k: median(v) for k, v in train.items()}
                 best = min(med_train.values())
-                table = Table(
-                    title=f"{label}: median of {args.threads_rounds} interleaved rounds "
-                    f"(load {load:.1f})",
-                    title_justify="left",
+                table = result_table(
+                    f"{label}: median of {args.threads_rounds} interleaved rounds (load {load:.1f})",
+                    ["threads", "used", "training s", "vs best", "whole process s"],
                 )
-                for col in ["threads", "used", "training s", "vs best", "whole process s"]:
-                    table.add_column(col, justify="left" if col == "threads" else "right")
                 rows = {}
                 for name in SETTINGS:
                     m = med_train[name]

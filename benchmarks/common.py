@@ -76,3 +76,14 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
+
+
+def result_table(title: str, columns: list[str], left: tuple[str, ...] = ()) -> Any:
+    """A section's rich table: its title flush left, the first column and `left` (and a
+    "target" column) left-justified, every other (numeric) column right-justified."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if col in (columns[0], *left, "target") else "right")
+    return table
