@@ -234,3 +234,22 @@ def test_curves_figure_from_a_hand_written_curves_file(sweep, tmp_path):
     assert ax.get_xlabel() == "optimizer step" and len(ax.lines) == 2  # one line per strength
     y = ax.lines[1].get_ydata()
     assert y == pytest.approx([1 / 10 + 0.1, 1 / 20 + 0.1, 1 / 30 + 0.1])
+
+
+def test_unknown_metric_lists_the_unpruned_metrics_too(tmp_path):
+    """Records of `pruning.compare_unpruned` carry `unpruned.<split>.*`: the error's allowed
+    list names them beside the split metrics."""
+    from psilon_bench.errors import UserError
+    from psilon_bench.io import write_run
+    from psilon_bench.report.collect import collect
+    from psilon_bench.report.tables import check_metrics
+
+    rec = {"member": 0, "seed": 0, "strength": 0.1, "status": "ok", "dataset": "d",
+           "task": "classification", "val.log_loss": 0.3, "test.accuracy": 0.8,
+           "unpruned.test.accuracy": 0.81, "cfg.model.name": "psilon_net",
+           "cfg.regularizer.name": "path_norm", "cfg.pruning.name": "psilon_projection"}  # fmt: skip
+    write_run(tmp_path / "run", "", [rec])
+    records = collect([tmp_path]).records
+    check_metrics(records, ["unpruned.test.accuracy"])  # a recorded metric: no error
+    with pytest.raises(UserError, match=r"allowed: test\.accuracy, unpruned\.test\.accuracy, "):
+        check_metrics(records, ["unpruned.test.acc"])

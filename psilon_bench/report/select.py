@@ -27,6 +27,9 @@ from psilon_bench.report.collect import AXES
 MAXIMIZE = ("accuracy", "balanced_accuracy", "r2")
 DEFAULT_SELECT = {"classification": "val.log_loss", "regression": "val.rmse"}
 GROUP = ["data", "method", "seed", "fold"]
+#: Record keys of per-split task metrics, named in the errors' allowed lists
+#: (`unpruned.<split>.*`: `pruning.compare_unpruned`).
+SPLIT_METRIC_PREFIXES = ("train.", "val.", "test.", "unpruned.")
 
 
 def higher_is_better(metric: str) -> bool:
@@ -42,7 +45,7 @@ def select_metric(task: str, select_on: str | None) -> str:
 def check_metric(df: pd.DataFrame, metric: str, flag: str) -> None:
     """A UserError naming the allowed metrics when `metric` is not a column."""
     if metric not in df.columns:
-        allowed = sorted(c for c in df.columns if c.startswith(("val.", "test.", "train.")))
+        allowed = sorted(c for c in df.columns if c.startswith(SPLIT_METRIC_PREFIXES))
         raise UserError(
             f"{flag} {metric!r} is not a metric of these records; allowed: {', '.join(allowed)}"
         )

@@ -13,7 +13,7 @@ import pandas as pd
 
 from psilon_bench.errors import UserError
 from psilon_bench.report.collect import AXES
-from psilon_bench.report.select import higher_is_better
+from psilon_bench.report.select import SPLIT_METRIC_PREFIXES, higher_is_better
 
 DEFAULT_METRICS = {
     "classification": ["test.accuracy", "test.log_loss"],
@@ -93,8 +93,7 @@ def check_metrics(records: pd.DataFrame, asked: list[str] | None) -> None:
             allowed = sorted(
                 c
                 for c in records.columns
-                if c.startswith(("test.", "val.", "train."))
-                and pd.api.types.is_numeric_dtype(records[c])
+                if c.startswith(SPLIT_METRIC_PREFIXES) and pd.api.types.is_numeric_dtype(records[c])
             )
             raise UserError(
                 f"--metrics {m!r} is not a recorded metric; allowed: {', '.join(allowed)}"
