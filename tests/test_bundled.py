@@ -11,9 +11,11 @@ from psilon_bench.data.bundled import DIRECT, read_bundled
 
 @pytest.mark.parametrize("loader", DIRECT)
 def test_read_bundled_equals_sklearn(loader):
-    X, y, names = read_bundled(loader)
+    data, columns, target, names = read_bundled(loader)
     bunch = getattr(sklearn.datasets, f"load_{loader}")(as_frame=True)
+    X = pd.DataFrame(data, columns=columns, copy=False)
     pd.testing.assert_frame_equal(X, bunch.data, check_exact=True)
+    y = pd.Series(target, name="target")
     pd.testing.assert_series_equal(y, bunch.target, check_exact=True)
     expected = [str(n) for n in bunch.target_names]
     assert names == expected

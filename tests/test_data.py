@@ -36,9 +36,9 @@ from psilon_bench.data import (
     resolve_data_dir,
 )
 from psilon_bench.data import openml as openml_module
+from psilon_bench.data.from_frame import table_from_frame
 from psilon_bench.data.registry import is_available
 from psilon_bench.data.synthetic import teacher_forward
-from psilon_bench.data.table import table_from_frame
 from psilon_bench.errors import DataError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

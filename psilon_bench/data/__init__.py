@@ -1,6 +1,8 @@
 """Datasets: the registry, loaders (sklearn, csv, openml, synthetic) and splits.
 
-The data path of ARCHITECTURE.md, numpy and pandas only (no torch):
+The data path of ARCHITECTURE.md, numpy and pandas only (no torch); pandas only where it
+does work (CSV, OpenML, categorical columns): bundled and synthetic sets stay numpy arrays
+(`table_from_arrays`, `NumericFrame`), so a default run never imports it:
 
     table = load_table(cfg.dataset, resolve_data_dir(cfg.paths))   # raw features + task
     split = make_split(table, cfg.split, cfg.preprocess, seed)      # float32 arrays

@@ -7,7 +7,8 @@ rows of features and an integer class (iris, wine, breast_cancer), or a gzip CSV
 features and class (digits). This module parses them the way scikit-learn's loaders do
 (float64 features, int64 codes; tests/test_bundled.py checks equality with
 `load_*(as_frame=True)`); column names are the ones scikit-learn gives. `diabetes` is scaled
-by scikit-learn on load and still goes through `sklearn.datasets`.
+by scikit-learn on load and still goes through `sklearn.datasets`. Nothing here imports pandas: a bundled set is all numeric and becomes a
+table through `table_from_arrays`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 _MEASURES = [
     "radius",
@@ -68,8 +68,12 @@ def data_dir() -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def read_bundled(loader: str) -> tuple[pd.DataFrame, pd.Series, list[str]] | None:
-    """Features, target and class names of a bundled set; None when it is not read here."""
+Bundled = tuple[np.ndarray, list[str], np.ndarray, list[str]]
+
+
+def read_bundled(loader: str) -> Bundled | None:
+    """Features (n, d) float64, their names, target (n,) int64 and class names of a
+    bundled set; None when it is not read here."""
     folder = data_dir()
     if loader not in DIRECT or folder is None:
         return None
@@ -88,5 +92,4 @@ def read_bundled(loader: str) -> tuple[pd.DataFrame, pd.Series, list[str]] | Non
                 data[i] = np.asarray(row[:-1], dtype=np.float64)
                 target[i] = int(row[-1])
         names = [str(v) for v in head[2:]]
-    X = pd.DataFrame(data, columns=FEATURE_NAMES[loader], copy=False)
-    return X, pd.Series(target, name="target"), names
+    return data, list(FEATURE_NAMES[loader]), target, names

@@ -12,9 +12,7 @@ import gzip
 import zlib
 from collections import Counter
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from psilon_bench.config import Source
 from psilon_bench.errors import DataError
@@ -23,7 +21,10 @@ from .bundled import read_bundled
 from .openml import fetch_openml_frame
 from .registry import dataset_file
 from .synthetic import load_synthetic
-from .table import Table, one_line, shorten_list, table_from_frame
+from .table import Table, one_line, shorten_list, table_from_arrays
+
+if TYPE_CHECKING:  # pandas loads for CSV, OpenML and categorical columns only
+    import pandas as pd
 
 SKLEARN_LOADERS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 DATA_DIR_HINT = "set PSILON_BENCH_DATA or paths.data_dir to the folder that holds it"
@@ -57,15 +58,33 @@ def _drop(dataset_cfg: Any) -> list[str]:
 
 def _load_sklearn(dataset_cfg: Any) -> Table:
     """scikit-learn's bundled datasets (no network); read from its files when possible
-    (`bundled.read_bundled`, no `sklearn.datasets` import)."""
+    (`bundled.read_bundled`, no `sklearn.datasets` import) and then, unless a column is
+    declared categorical, without pandas (`table_from_arrays`)."""
     if dataset_cfg.loader not in SKLEARN_LOADERS:
         raise DataError(
             f"dataset.loader={dataset_cfg.loader} is not a bundled scikit-learn dataset; "
             f"allowed: {', '.join(SKLEARN_LOADERS)}"
         )
     direct = read_bundled(dataset_cfg.loader)
+    categorical = _categorical(dataset_cfg)
+    if direct is not None and not categorical:
+        data, columns, target, class_names = direct
+        return table_from_arrays(
+            dataset_cfg.name,
+            data,
+            columns,
+            target,
+            dataset_cfg.task,
+            class_names,
+            _drop(dataset_cfg),
+        )
+    import pandas as pd
+
+    from .from_frame import table_from_frame
+
     if direct is not None:
-        X, y, class_names = direct
+        data, columns, target, class_names = direct
+        X, y = pd.DataFrame(data, columns=columns, copy=False), pd.Series(target, name="target")
     else:
         import sklearn.datasets
 
@@ -78,7 +97,7 @@ def _load_sklearn(dataset_cfg: Any) -> Table:
         X,
         y,
         dataset_cfg.task,
-        _categorical(dataset_cfg),
+        categorical,
         class_names,
         drop=_drop(dataset_cfg),
     )
@@ -97,6 +116,8 @@ def read_csv_file(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read {path}: {err.strerror or err}") from None
     if path.suffix == ".gz" and not is_gzip:
         raise DataError(f"cannot read {path}: named .gz but not a gzip file")
+    import pandas as pd
+
     try:
         frame = pd.read_csv(
             path, compression="gzip" if is_gzip else None, encoding="utf-8", low_memory=False
@@ -171,6 +192,8 @@ def _load_csv(dataset_cfg: Any, data_dir: Path) -> Table:
         raise DataError(
             f"dataset file not found: {path} (dataset.path={dataset_cfg.path}); {DATA_DIR_HINT}"
         )
+    from .from_frame import table_from_frame
+
     return table_from_frame(
         dataset_cfg.name,
         X,
@@ -201,6 +224,8 @@ def _load_openml(dataset_cfg: Any, data_dir: Path) -> Table:
             f"dataset.openml_id={dataset_cfg.openml_id}: {err}; save the data (target in the last "
             f"column) as {where} and use dataset.source=csv with dataset.path, or {DATA_DIR_HINT}"
         ) from None
+    from .from_frame import table_from_frame
+
     return table_from_frame(
         dataset_cfg.name, X, y, dataset_cfg.task, _categorical(dataset_cfg), drop=_drop(dataset_cfg)
     )

@@ -15,14 +15,18 @@ a zero spread gets scale 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from psilon_bench.config import Encoding, TargetTransform
 from psilon_bench.errors import DataError
 
+from .frame import NumericFrame
 from .table import sort_key
+
+if TYPE_CHECKING:  # a numeric table's features are a NumericFrame: no pandas
+    import pandas as pd
 
 MISSING_CATEGORY = "<missing>"
 
@@ -34,17 +38,22 @@ def _safe_scale(spread: np.ndarray | float, center: np.ndarray | float) -> np.nd
     return np.where(spread > tiny, spread, 1.0)
 
 
-def check_missing(X: pd.DataFrame, name: str) -> None:
+def check_missing(X: pd.DataFrame | NumericFrame, name: str) -> None:
     """`preprocess.impute=none`: a missing feature value is an error naming the column."""
-    counts = X.isna().sum()
-    bad = counts[counts > 0]
-    if len(bad):
-        col, n = bad.index[0], int(bad.iloc[0])
+    counts = X.missing_counts() if isinstance(X, NumericFrame) else X.isna().sum().to_dict()
+    bad = [(col, int(n)) for col, n in counts.items() if n > 0]
+    if bad:
+        col, n = bad[0]
         more = f" (and {len(bad) - 1} more columns)" if len(bad) > 1 else ""
         raise DataError(
             f"column {col!r} of {name} has {n} missing values{more}; "
             f"set preprocess.impute=median to fill them with the training median"
         )
+
+
+def _numeric_values(X: pd.DataFrame | NumericFrame, col: str) -> np.ndarray:
+    """A numeric column's values (n,) float64."""
+    return X.column(col) if isinstance(X, NumericFrame) else X[col].to_numpy(dtype=np.float64)
 
 
 def _category_values(column: pd.Series) -> np.ndarray:
@@ -64,16 +73,20 @@ class FeatureEncoder:
     mean: np.ndarray  # (d,) subtracted after encoding (0 for one-hot columns)
     scale: np.ndarray  # (d,) divided after encoding (1 for one-hot columns)
 
-    def _encode(self, X: pd.DataFrame) -> np.ndarray:
+    def _encode(self, X: pd.DataFrame | NumericFrame) -> np.ndarray:
         """Imputed and encoded, not yet standardized: (n, d) float64."""
         if not self.categorical and self.columns:  # all numeric: one conversion, no loop
-            values = X[self.columns].to_numpy(dtype=np.float64)
+            if isinstance(X, NumericFrame):
+                same = X.columns == self.columns
+                values = (X if same else X.select(columns=self.columns)).to_numpy()
+            else:
+                values = X[self.columns].to_numpy(dtype=np.float64)
             medians = np.array([self.medians[c] for c in self.columns])
             return np.where(np.isnan(values), medians, values)
         blocks = []  # (n, k) per raw column
         for col in self.columns:
             if col not in self.categorical:
-                values = X[col].to_numpy(dtype=np.float64)
+                values = _numeric_values(X, col)
                 blocks.append(np.where(np.isnan(values), self.medians[col], values)[:, None])
                 continue
             values, cats = _category_values(X[col]), self.categorical[col]
@@ -87,14 +100,14 @@ class FeatureEncoder:
                 )
         return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(X), 0))
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
+    def transform(self, X: pd.DataFrame | NumericFrame) -> np.ndarray:
         """Encoded and standardized features (n, d) float32."""
         with np.errstate(over="ignore"):  # beyond float32 -> inf, reported by make_split
             return ((self._encode(X) - self.mean) / self.scale).astype(np.float32)
 
 
 def fit_features(
-    X_train: pd.DataFrame,
+    X_train: pd.DataFrame | NumericFrame,
     categorical_columns: list[str],
     encoding: Encoding | str,
     standardize: bool,
@@ -114,7 +127,7 @@ def fit_features(
                 standardized += [False] * len(cats)
                 continue
         else:
-            values = X_train[col].to_numpy(dtype=np.float64)
+            values = _numeric_values(X_train, col)
             medians[col] = float(np.nanmedian(values)) if (~np.isnan(values)).any() else 0.0
         names.append(col)
         standardized.append(True)

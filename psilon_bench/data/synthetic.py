@@ -13,12 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from psilon_bench.config import SyntheticKind, TaskKind
 from psilon_bench.errors import DataError
 
-from .table import Table, one_line, table_from_frame
+from .table import Table, one_line, table_from_arrays
 
 Generated = tuple[np.ndarray, np.ndarray, dict[str, Any]]
 
@@ -181,7 +180,7 @@ def load_synthetic(dataset_cfg: Any) -> Table:
         raise
     except ValueError as err:  # scikit-learn's own checks, e.g. n_classes vs n_informative
         raise DataError(f"dataset.synthetic ({kind.value}): {one_line(err)}") from None
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
-    table = table_from_frame(dataset_cfg.name, frame, pd.Series(y), task)
+    names = [f"x{i}" for i in range(X.shape[1])]
+    table = table_from_arrays(dataset_cfg.name, X, names, np.asarray(y), task)
     table.extra.update(extra)
     return table

@@ -1,7 +1,9 @@
 """`Table`: a loaded dataset before splitting, and the rules that build one from a frame.
 
-Every loader (sklearn, csv, openml, synthetic) ends in `table_from_frame`, so feature
-typing, task detection and label encoding follow one set of rules:
+Every loader ends in `table_from_frame` (csv, openml, any declared categorical column:
+`from_frame.py`, pandas) or in `table_from_arrays` (bundled scikit-learn and synthetic sets,
+all numeric: here, without pandas), so feature typing, task detection and label encoding
+follow one set of rules:
 
 - features: numeric and boolean columns are numeric; a text column whose non-missing
   values all parse as numbers is numeric; any other text column is categorical when it is
@@ -25,13 +27,17 @@ typing, task detection and label encoding follow one set of rules:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from psilon_bench.config import TaskKind
 from psilon_bench.errors import DataError
+
+from .frame import NumericFrame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: a text column with at most this many distinct values is encoded as categorical
 MAX_AUTO_CATEGORIES = 50
@@ -44,7 +50,8 @@ class Table:
     """A dataset as loaded: raw features, encoded target, task; nothing fitted yet."""
 
     name: str
-    X: pd.DataFrame  # (n, d) numeric columns float64; categorical columns str (NaN = missing)
+    X: pd.DataFrame | NumericFrame  # (n, d) numeric columns float64 (NaN = missing);
+    # categorical columns str (NaN = missing): a DataFrame; all numeric: either
     y: np.ndarray  # (n,) int64 class codes 0..K-1, or float64 regression targets
     task: str  # "classification" | "regression"
     class_names: list[str] = field(default_factory=list)  # original labels of codes 0..K-1
@@ -92,170 +99,121 @@ def shorten_list(names: list[str], limit: int = 12) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _is_label_like(values: pd.Series) -> bool:
-    """Text, boolean or categorical: values that can only be class labels."""
-    return (
-        pd.api.types.is_bool_dtype(values)
-        or isinstance(values.dtype, pd.CategoricalDtype)
-        or not pd.api.types.is_numeric_dtype(values)
-    )
-
-
-def _is_integral(y: pd.Series) -> bool:
-    """A numeric target whose values are all whole numbers."""
-    if _is_label_like(y):
-        return False
-    values = y.to_numpy(dtype=np.float64, na_value=np.nan)
+def integral(values: np.ndarray) -> bool:
+    """Numeric target values (float64) that are all whole numbers."""
     return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
-def detect_task(y: pd.Series) -> str:
-    """The task=auto rule of the module docstring."""
-    if _is_label_like(y):
-        return "classification"
-    values = y.to_numpy(dtype=np.float64, na_value=np.nan)
-    if _is_integral(y) and len(np.unique(values)) <= MAX_AUTO_CLASSES:
+def numeric_task(values: np.ndarray) -> str:
+    """The task=auto rule for a numeric (not boolean) target, values as float64."""
+    if integral(values) and len(np.unique(values)) <= MAX_AUTO_CLASSES:
         return "classification"
     return "regression"
 
 
-def encode_labels(y: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Class codes (n,) int64 in sorted label order, and the labels as strings."""
-    if isinstance(y.dtype, pd.CategoricalDtype):
-        y = y.astype(object)
-    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
-        classes, codes = np.unique(
-            y.to_numpy(dtype=np.float64, na_value=np.nan), return_inverse=True
-        )
-        return codes.astype(np.int64), [label_string(c) for c in classes]
-    text = np.array([label_string(v) for v in y], dtype=object)
-    classes = sorted(set(text), key=sort_key)
-    lookup = {c: i for i, c in enumerate(classes)}
-    return np.array([lookup[t] for t in text], dtype=np.int64), classes
+def encode_numeric_labels(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Class codes (n,) int64 of numeric labels (float64) in numeric order, and the labels
+    as strings."""
+    classes, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64), [label_string(c) for c in classes]
 
 
-def _numeric_or_none(column: pd.Series) -> pd.Series | None:
-    """The column as float64 (missing = NaN) when all its non-missing values are numbers
-    or booleans, else None. A pandas `category` column (e.g. an OpenML nominal) is None."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        return None
-    if not pd.api.types.is_numeric_dtype(column):  # text: numeric when every value parses
-        parsed = pd.to_numeric(column.astype(object), errors="coerce")
-        if parsed.notna().sum() != column.notna().sum():
-            return None
-        column = parsed
-    return pd.Series(column.to_numpy(dtype=np.float64, na_value=np.nan), index=column.index)
-
-
-def _as_category_text(column: pd.Series) -> pd.Series:
-    """Categorical values as strings, missing kept as NaN."""
-    text = column.astype(object).map(label_string, na_action="ignore")
-    return text.astype(object).where(column.notna(), np.nan)
-
-
-def type_features(
-    X: pd.DataFrame, categorical: list[str], name: str
-) -> tuple[pd.DataFrame, list[str]]:
-    """Numeric columns as float64 and categorical ones as text (module docstring rules)."""
-    unknown = [c for c in categorical if c not in X.columns]
-    if unknown:
-        raise DataError(
-            f"dataset.categorical names {shorten_list(unknown)}, not columns of {name} "
-            f"(columns: {shorten_list([str(c) for c in X.columns])})"
-        )
-    columns: dict[str, pd.Series] = {}
-    categorical_columns: list[str] = []
-    for col in X.columns:
-        values = X[col]
-        declared = col in categorical or isinstance(values.dtype, pd.CategoricalDtype)
-        numeric = None if declared else _numeric_or_none(values)
-        if numeric is not None:
-            if np.isinf(numeric.to_numpy()).any():
-                raise DataError(f"column {col!r} of {name} holds infinite values")
-            columns[col] = numeric
-            continue
-        distinct = values.nunique(dropna=True)
-        if not declared and distinct > MAX_AUTO_CATEGORIES:
-            raise DataError(
-                f"column {col!r} of {name} is text with {distinct} distinct values "
-                f"(more than {MAX_AUTO_CATEGORIES}); leave it out with 'dataset.drop=[{col}]', or "
-                f"list it in dataset.categorical to one-hot encode it anyway"
-            )
-        columns[col] = _as_category_text(values)
-        categorical_columns.append(col)
-    return pd.DataFrame(columns, index=X.index), categorical_columns
-
-
-def table_from_frame(
-    name: str,
-    X: pd.DataFrame,
-    y: pd.Series,
-    task: TaskKind | str = TaskKind.auto,
-    categorical: list[str] | None = None,
-    class_names: list[str] | None = None,
-    drop: list[str] | None = None,
-    warnings: list[str] | None = None,
-) -> Table:
-    """Build a `Table` from features and target; `class_names` renames codes 0..K-1
-    (used by the scikit-learn loaders, whose integer targets come with label names);
-    the columns in `drop` (`dataset.drop`: IDs) are removed first."""
-    X = X.reset_index(drop=True)
-    X.columns = [str(c) for c in X.columns]
-    unknown = [c for c in drop or [] if c not in X.columns]
+def check_drop(drop: list[str], columns: list[str], name: str) -> None:
+    """`dataset.drop` names only feature columns and leaves at least one."""
+    unknown = [c for c in drop if c not in columns]
     if unknown:
         raise DataError(
             f"dataset.drop names {shorten_list(unknown)}, not feature columns of {name} "
-            f"(columns: {shorten_list(list(X.columns))})"
+            f"(columns: {shorten_list(list(columns))})"
         )
-    X = X.drop(columns=list(drop or []))
-    if X.shape[1] == 0:
+    if all(c in drop for c in columns):
         raise DataError(f"{name} has no feature columns besides the target")
-    y = y.reset_index(drop=True) if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
-    assert len(y) == len(X), "features and target differ in length"
-    keep = y.notna().to_numpy()
+
+
+def empty_columns_note(empty: list[str], name: str) -> list[str]:
+    """The warning for feature columns without any value (none: no warning)."""
+    if not empty:
+        return []
+    many = len(empty) > 1
+    return [
+        f"column{'s' if many else ''} {shorten_list([repr(c) for c in empty])} of {name} "
+        f"{'hold' if many else 'holds'} no values (all missing) and "
+        f"{'become constant features' if many else 'becomes a constant feature'}; "
+        "drop it from the file"
+    ]
+
+
+def integer_regression_note(distinct: int, name: str) -> str:
+    return (
+        f"task=auto treats the integer target of {name} ({distinct} distinct values, "
+        f"more than {MAX_AUTO_CLASSES}) as regression; set dataset.task=classification "
+        "if they are classes"
+    )
+
+
+def rename_classes(names: list[str], class_names: list[str] | None, name: str) -> list[str]:
+    """Labels of codes 0..K-1, renamed by `class_names` (indexed by the original integer
+    label); a single class is an error."""
+    if class_names is not None:
+        names = [class_names[int(float(c))] for c in names]
+    if len(names) < 2:
+        raise DataError(
+            f"the target of {name} has a single class ({names[0]!r}); classification needs two"
+        )
+    return names
+
+
+def check_finite_target(target: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(target)):
+        raise DataError(f"the target of {name} holds infinite values")
+
+
+def infinite_column_error(column: str, name: str) -> DataError:
+    return DataError(f"column {column!r} of {name} holds infinite values")
+
+
+def table_from_arrays(
+    name: str,
+    X: np.ndarray,
+    columns: list[str],
+    y: np.ndarray,
+    task: TaskKind | str = TaskKind.auto,
+    class_names: list[str] | None = None,
+    drop: list[str] | None = None,
+) -> Table:
+    """`table_from_frame` for numeric features (n, d) and a numeric, non-boolean target
+    (n,), without pandas: the same rules, checks and warnings, and a `NumericFrame` as
+    `Table.X` (bundled and synthetic sets; a categorical column needs `table_from_frame`)."""
+    assert y.dtype.kind in "iuf" and X.ndim == 2 and len(y) == len(X), "numeric arrays"
+    columns = [str(c) for c in columns]
+    drop = list(drop or [])
+    check_drop(drop, columns, name)
+    by_column = np.asarray(X, dtype=np.float64).T  # (d, n)
+    if drop:
+        kept = [c for c in columns if c not in drop]
+        by_column, columns = by_column[[columns.index(c) for c in kept]], kept
+    values = np.asarray(y, dtype=np.float64)
+    keep = ~np.isnan(values)
     dropped = int((~keep).sum())
-    X, y = X.loc[keep].reset_index(drop=True), y.loc[keep].reset_index(drop=True)
+    if dropped:
+        by_column, y, values = by_column[:, keep], y[keep], values[keep]
     if len(y) == 0:
         raise DataError(f"{name} has no rows with a target value")
 
-    notes = list(warnings or [])
-    empty = [str(c) for c in X.columns if X[c].isna().all()]
-    if empty:
-        many = len(empty) > 1
-        notes.append(
-            f"column{'s' if many else ''} {shorten_list([repr(c) for c in empty])} of {name} "
-            f"{'hold' if many else 'holds'} no values (all missing) and "
-            f"{'become constant features' if many else 'becomes a constant feature'}; "
-            "drop it from the file"
-        )
+    notes = empty_columns_note([c for c, v in zip(columns, by_column) if np.isnan(v).all()], name)
     task_name = TaskKind(task).value
     if task_name == "auto":
-        task_name = detect_task(y)
-        distinct = len(pd.unique(y))
-        if task_name == "regression" and _is_integral(y):
-            notes.append(
-                f"task=auto treats the integer target of {name} ({distinct} distinct values, "
-                f"more than {MAX_AUTO_CLASSES}) as regression; set dataset.task=classification "
-                "if they are classes"
-            )
+        task_name = numeric_task(values)
+        if task_name == "regression" and integral(values):
+            notes.append(integer_regression_note(len(np.unique(values)), name))
     if task_name == "classification":
-        codes, names = encode_labels(y)
-        if class_names is not None:
-            names = [class_names[int(float(c))] for c in names]
-        if len(names) < 2:
-            raise DataError(
-                f"the target of {name} has a single class ({names[0]!r}); classification needs two"
-            )
-        target = codes
+        target, names = encode_numeric_labels(values)
+        names = rename_classes(names, class_names, name)
     else:
-        if _is_label_like(y):
-            raise DataError(
-                f"dataset.task=regression but the target of {name} is not numeric (e.g. {y.iloc[0]!r})"
-            )
-        target, names = y.to_numpy(dtype=np.float64, na_value=np.nan), []
-        if not np.all(np.isfinite(target)):
-            raise DataError(f"the target of {name} holds infinite values")
-
-    features, categorical_columns = type_features(X, list(categorical or []), name)
+        target, names = values, []
+        check_finite_target(target, name)
+    infinite = np.isinf(by_column).any(axis=1)
+    if infinite.any():
+        raise infinite_column_error(columns[int(np.argmax(infinite))], name)
     extra = {"dropped_missing_target": dropped} if dropped else {}
-    return Table(name, features, target, task_name, names, categorical_columns, extra, notes)
+    return Table(name, NumericFrame(by_column, columns), target, task_name, names, [], extra, notes)
