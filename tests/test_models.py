@@ -512,3 +512,22 @@ def test_affine_with_contiguous_weight_gradient_matches_autograd():
     for a, r in zip(ours, ref):
         torch.testing.assert_close(a, r)
     assert ours[1].is_contiguous()
+
+
+def test_affine_weight_gradient_of_a_widening_layer_matches_autograd():
+    """The widening-layer branch (`grad_W` as `(x^T G)^T`, >= 128 rows, out >= 2 in)."""
+    from psilon_bench.models.members import _transposed_weight_grad, affine
+
+    gen = torch.Generator().manual_seed(1)
+    x, w, b = (torch.randn(*s, generator=gen, dtype=F64, requires_grad=True)
+               for s in [(2, 130, 3), (2, 7, 3), (2, 7)])  # fmt: skip
+    g = torch.randn(2, 130, 7, generator=gen, dtype=F64)
+    assert _transposed_weight_grad(x, g)
+    assert not _transposed_weight_grad(x[:, :127], g[:, :127])
+    assert not _transposed_weight_grad(x, g[..., :5])
+    torch.autograd.gradcheck(affine, (x, w, b))
+    ours = torch.autograd.grad(affine(x, w, b), (x, w, b), g)
+    ref = torch.autograd.grad(torch.baddbmm(b.unsqueeze(1), x, w.mT), (x, w, b), g)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r)
+    assert ours[1].is_contiguous()
