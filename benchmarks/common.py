@@ -35,6 +35,21 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / t / 1e9
 
 
+def onednn_peak_gflops(n: int = 1024, repeats: int = 5) -> float | None:
+    """The same product through oneDNN (`torch.ops.mkldnn._linear_pointwise`, float32, no
+    reduced precision), or None where torch has no oneDNN. torch.mm and bmm use MKL, which
+    on AMD CPUs runs its AVX2 kernels: on the dev machine's Zen 5 oneDNN's AVX-512 kernels
+    reach about twice `matmul_peak_gflops`, the machine's real single-thread peak."""
+    try:
+        linear = torch.ops.mkldnn._linear_pointwise
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        linear(a, b, None, "none", [], "")
+    except (AttributeError, RuntimeError):
+        return None
+    t = best_of(repeats, lambda: linear(a, b, None, "none", [], ""))
+    return 2 * n**3 / t / 1e9
+
+
 class BusyProcess:
     """A second CPU-bound process (a Python spin loop) while the block runs."""
 
