@@ -1,7 +1,8 @@
 """The summary printed after a run: one row per setting of the member axes (strength,
 learning rate, pruning amount), validation beside test as mean ± std over the seeds
 (diverged members are counted, not averaged), the structure metrics, and in `sel` for how
-many seeds validation selects the setting (`psilon_bench.report.select`, PROTOCOLS.md).
+many seeds validation selects the setting (the rule of `psilon_bench.report.select`,
+PROTOCOLS.md; for one run's records without pandas, `report.run_select`).
 
 Made for terminals of any width and for logs: numbers never wrap (when the table is too
 wide it drops the std, then the least important columns, and says so), the title and the
@@ -133,9 +134,23 @@ def _columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def selected_counts(records: Sequence[dict[str, Any]], axes: list[str]) -> tuple[Counter, int, str]:
     """For each setting of `axes`: in how many (seed, fold) groups validation selects it
-    (the report's selection), the number of groups, and the metric it selects on."""
+    (the report's selection), the number of groups, and the metric it selects on. One run's
+    records are selected without pandas (`report.run_select`), anything else by pandas."""
     if not any(k.startswith("val.") for k in records[0]):  # no validation split (n_val=0)
         return Counter(), 0, ""
+    from psilon_bench.report.run_select import select_run
+
+    run = select_run(records)
+    if run is None:
+        return selected_counts_pandas(records, axes)
+    counts = Counter(tuple(row.get(a) for a in axes) for row in run.picked)
+    return counts, run.groups, run.metric
+
+
+def selected_counts_pandas(
+    records: Sequence[dict[str, Any]], axes: list[str]
+) -> tuple[Counter, int, str]:
+    """`selected_counts` by the report's pandas selection (any records)."""
     import pandas as pd
 
     from psilon_bench.report.collect import normalize

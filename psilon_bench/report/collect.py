@@ -20,7 +20,6 @@ import pandas as pd
 from psilon_bench import io
 from psilon_bench.errors import UserError
 
-AXES = ("strength", "lr")  # member axes selected on validation (PROTOCOLS.md)
 METHOD_GROUPS = ("cfg.model.", "cfg.regularizer.", "cfg.pruning.", "cfg.optimizer.")
 METHOD_GROUPS += ("cfg.schedule.", "cfg.trainer.")
 # config keys that are axes, evaluation dimensions or run-time settings, never a method

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from psilon_bench.errors import UserError
-from psilon_bench.report.collect import AXES
+from psilon_bench.report.rules import AXES
 from psilon_bench.report.select import SPLIT_METRIC_PREFIXES, higher_is_better
 
 DEFAULT_METRICS = {
