@@ -138,6 +138,38 @@ def test_task_loss_per_member():
     )
 
 
+@pytest.mark.parametrize("classes", [2, 5])
+def test_row_cross_entropy_against_torch(classes):
+    """task_loss's own cross-entropy (value and gradient) against F.cross_entropy: float64
+    gradcheck, float32 to rounding, class weights, large and -inf logits."""
+    from psilon_bench.measure.metrics import _RowCrossEntropy
+
+    gen = torch.Generator().manual_seed(classes)
+    out = torch.randn(3, 40, classes, generator=gen, dtype=torch.float64) * 4
+    out[0, :5] *= 300  # rows far from 0: the max shift keeps them finite
+    out[1, 0, 1] = float("-inf")  # a class with zero probability, not the label
+    y = torch.randint(0, classes, (3, 40), generator=gen)
+    y[1, 0] = 0
+    weight = torch.rand(3, classes, generator=gen, dtype=torch.float64)
+    g = torch.rand(3, generator=gen, dtype=torch.float64)
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 2e-6)):
+        z = out.to(dtype).requires_grad_()
+        for cw in (None, weight.to(dtype)):
+            ours = task_loss(z, y, "classification", cw)
+            rows = torch.nn.functional.cross_entropy(
+                z.reshape(-1, classes), y.reshape(-1), reduction="none"
+            ).view(3, 40)
+            ref = (rows if cw is None else rows * cw.gather(1, y)).mean(dim=1)
+            torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
+            grads = [torch.autograd.grad((v * g.to(dtype)).sum(), z)[0] for v in (ours, ref)]
+            torch.testing.assert_close(grads[0], grads[1], rtol=tol, atol=tol)
+    finite = out.clone()
+    finite[1, 0, 1] = 0.0
+    torch.autograd.gradcheck(
+        lambda z: _RowCrossEntropy.apply(z, y[:, :6]), (finite[:, :6].clone().requires_grad_(),)
+    )
+
+
 def test_one_cycle_schedule_matches_protocol_p1():
     """PROTOCOLS.md P1: start 1e-4, peak 2e-3 at 20 %, end 5e-5 (the reference code's
     final rate, peak / 40), stepped per epoch."""
