@@ -514,6 +514,30 @@ def test_affine_with_contiguous_weight_gradient_matches_autograd():
     assert ours[1].is_contiguous()
 
 
+def test_affine_relu_matches_autograd_in_an_mlp():
+    """affine_relu (mask applied in place on the incoming gradient) against relu(baddbmm)
+    through autograd: gradcheck, and an MLP's gradients (its hidden layers use it)."""
+    from psilon_bench.models.members import affine_relu
+    from psilon_bench.models.mlp import MLP
+
+    gen = torch.Generator().manual_seed(2)
+    x, w, b = (torch.randn(*s, generator=gen, dtype=F64, requires_grad=True)
+               for s in [(2, 9, 4), (2, 6, 4), (2, 6)])  # fmt: skip
+    torch.autograd.gradcheck(lambda *a: affine_relu(*a) * 1.0, (x, w, b))  # mul: fresh grad
+    torch.autograd.gradcheck(lambda *a: affine_relu(*a).sum(), (x, w, b))  # sum: expanded grad
+    net = MLP(5, 3, width=130, depth=2, seeds=[0, 1]).double()  # 130: the widening branch too
+    data = torch.randn(2, 140, 5, generator=gen, dtype=F64)
+    g = torch.randn(2, 140, 3, generator=gen, dtype=F64)
+    ours = torch.autograd.grad(net(data), list(net.parameters()), g)
+    h = data
+    for i, layer in enumerate(net.layers):
+        h = torch.baddbmm(layer.bias.unsqueeze(1), h, layer.weight.mT)
+        h = torch.relu(h) if i < len(net.layers) - 1 else h
+    ref = torch.autograd.grad(h, list(net.parameters()), g)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r)
+
+
 def test_affine_weight_gradient_of_a_widening_layer_matches_autograd():
     """The widening-layer branch (`grad_W` as `(x^T G)^T`, >= 128 rows, out >= 2 in)."""
     from psilon_bench.models.members import _transposed_weight_grad, affine

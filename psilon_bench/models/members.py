@@ -47,11 +47,39 @@ class _Affine(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        grad_x = torch.bmm(grad, weight) if need_x else None  # (E, B, in)
-        grad_w = _weight_grad(grad, x) if need_w else None  # (E, out, in), contiguous
-        grad_b = grad.sum(dim=1) if (need_b and ctx.has_bias) else None  # (E, out)
-        return grad_x, grad_w, grad_b
+        return _affine_grads(ctx, grad, x, weight)
+
+
+class _AffineReLU(torch.autograd.Function):
+    """`relu(affine(x, W, b))` as one node (`affine_relu`): the ReLU in place on the matmul's
+    output, and in the backward the ReLU's mask applied in place on the incoming gradient
+    instead of into a new buffer, then `_Affine`'s gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        out = _Affine.forward(ctx, x, weight, bias).relu_()
+        ctx.save_for_backward(x, weight, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight, out = ctx.saved_tensors
+        if grad.is_contiguous():  # the next affine's fresh input gradient (see affine_relu)
+            grad = torch.ops.aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)
+        else:
+            grad = torch.ops.aten.threshold_backward(grad, out, 0)
+        return _affine_grads(ctx, grad, x, weight)
+
+
+def _affine_grads(
+    ctx: Any, grad: Tensor, x: Tensor, weight: Tensor
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """The input, weight and bias gradients of `x W^T + b` from the output's gradient."""
+    need_x, need_w, need_b = ctx.needs_input_grad
+    grad_x = torch.bmm(grad, weight) if need_x else None  # (E, B, in)
+    grad_w = _weight_grad(grad, x) if need_w else None  # (E, out, in), contiguous
+    grad_b = grad.sum(dim=1) if (need_b and ctx.has_bias) else None  # (E, out)
+    return grad_x, grad_w, grad_b
 
 
 def _transposed_weight_grad(x: Tensor, grad: Tensor) -> bool:
@@ -77,6 +105,17 @@ def affine(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     One `baddbmm` forward; the backward is `_Affine`'s (contiguous weight gradients).
     """
     return _Affine.apply(x, weight, bias)
+
+
+def affine_relu(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """`relu(affine(x, weight, bias))` (a hidden layer of a plain MLP), one autograd node.
+
+    Its backward overwrites the gradient it receives with the ReLU's mask (measured: a
+    full-batch MLP step ~3 % faster, no new activation-sized buffer): use it only where the
+    output's one consumer is another `affine` or `affine_relu`, whose input gradient is a
+    fresh tensor nothing else holds (a residual sum would hand the same tensor to both
+    branches)."""
+    return _AffineReLU.apply(x, weight, bias)
 
 
 def derived_seed(seed: int, purpose: str) -> int:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from psilon_bench.models.members import (
     MemberModel,
     affine,
+    affine_relu,
     init_members_,
     kaiming_normal_fill,
     kaiming_uniform_fill,
@@ -103,12 +104,10 @@ class MLP(MemberModel):
 
     def forward(self, x: Tensor) -> Tensor:
         """x (E, B, d_in) -> (E, B, d_out)."""
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x)  # (E, B, out)
-            if i < last:
-                x = torch.relu_(x)  # in place: saves an activation-sized buffer per layer
-        return x
+        *hidden, last = self.layers
+        for layer in hidden:  # each output's one consumer is the next layer (affine_relu)
+            x = affine_relu(x, layer.weight, layer.bias)  # (E, B, width)
+        return last(x)
 
     @property
     def weights(self) -> list[nn.Parameter]:
