@@ -76,7 +76,7 @@ P1_FULL     := $(if $(FULL),model.width=500 trainer.epochs=1000 seeds=3 $(P1_GRI
 LIN_GRID    := 'regularizer.strength=[1e-3,1e-2,1e-1,1,10,100,1000]'
 RF_GRID     := 'regularizer.strength=[1,2,4,8,16,32]'
 
-.PHONY: tables table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data
+.PHONY: tables table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data table-small-data-dev
 
 tables: table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data  ## every protocol table (P1-P6)
 
@@ -144,3 +144,24 @@ table-small-data: setup  ## P6: all models on every offline classification set, 
 	  $(call P6_CELL,$$pre,pre-$$name); \
 	done; fi
 	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline sklearn_rf
+
+# How the recipe's early stopping and width were chosen (issue 9), without P6's test rows: the
+# networks of P6 under each candidate (trainer.keep_best x model.width) on fresh split draws of
+# the same cells (seeds 100-102; P6 uses 0-4), scored by those draws' test accuracy after the
+# usual selection on validation accuracy. Rule, fixed before the run: the candidate with the
+# best mean over the 3 networks x 16 cells replaces the recipe if it beats keep_best=none,
+# width=64 (the recipe before) by at least 0.2 points (candidates.txt). Outcome: keep_best=val,
+# width 64 (89.06 % against 88.46 %; README "A recipe for small data"). ARGS reach every sweep.
+DEV_AXES := experiment=small_data 'seeds=[100,101,102]' trainer.keep_best=none,val model.width=64,128
+DEV_SWEEP = $(SWEEP) $(DEV_AXES) $(2) $(call SDIR,small_data_dev,$(1)) $(ARGS)
+table-small-data-dev: setup  ## P6's recipe candidates on fresh split draws (how the recipe was chosen)
+	$(call DEV_SWEEP,small-psilon,model=psilon_net$(comma)psilon_resnet regularizer=path_norm split.n_train=50$(comma)100 dataset=$(P6_SMALL))
+	$(call DEV_SWEEP,large-psilon,model=psilon_net$(comma)psilon_resnet regularizer=path_norm split.n_train=500 dataset=$(P6_LARGE))
+	$(call DEV_SWEEP,small-mlp,model=mlp regularizer=weight_decay split.n_train=50$(comma)100 dataset=$(P6_SMALL))
+	$(call DEV_SWEEP,large-mlp,model=mlp regularizer=weight_decay split.n_train=500 dataset=$(P6_LARGE))
+	$(TABLE) $(RES)/small_data_dev/runs --out $(RES)/small_data_dev --by data,n_train --metrics test.accuracy --select-on val.accuracy
+	$(BIN)/python -c "import pandas as pd; t = pd.read_csv('$(RES)/small_data_dev/table.csv'); \
+	  t['candidate'] = t['method'].str.extract(r'\((.*)\)', expand=False); \
+	  m = t.pivot_table(index=['data', 'method'], columns='candidate', values='test.accuracy.mean'); \
+	  print(m.mean().mul(100).round(2).rename('mean test accuracy % (3 networks x 16 cells)').to_string())" \
+	  | tee $(RES)/small_data_dev/candidates.txt

@@ -117,6 +117,8 @@ def test_small_data_recipe_runs_every_family(model, regularizer, tmp_path):
     assert len(records) == len(lrs) * len(strengths)
     assert {(r["lr"], r["strength"]) for r in records} == {(a, b) for a in lrs for b in strengths}
     assert all(r["status"] == "ok" and r["n_train"] == 100 for r in records)
+    # the recipe stops early: each member is reported at its lowest validation loss
+    assert all(r["best_step"] is not None and 0 <= r["best_step"] <= 3 for r in records)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

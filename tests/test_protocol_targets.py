@@ -21,6 +21,7 @@ TARGETS = {
     "table-soft-diamond": "soft_diamond",
     "table-ewn": "ewn",
     "table-small-data": "small_data",
+    "table-small-data-dev": "small_data_dev",
 }
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
@@ -73,7 +74,7 @@ def test_target_runs_sweeps_then_table_and_figure_into_results(target, protocol)
         assert f"PSILON_BENCH_DATA={(REPO.parent / 'shared' / 'data').resolve()}" in line
     table = [line for line in lines if "psilon-bench table" in line]
     assert len(table) == 1 and f"results/{protocol}/runs --out results/{protocol}" in table[0]
-    if protocol != "small_data":
+    if not protocol.startswith("small_data"):
         assert any(f"psilon-bench plot results/{protocol}/runs --kind" in x for x in lines)
 
 
@@ -131,3 +132,14 @@ def test_small_data_with_p6_dir_sweeps_each_predefined_dataset(tmp_path):
         ["mlp", "psilon_net", "psilon_resnet", "sklearn_mlp", "sklearn_logistic", "sklearn_rf"]
     )
     assert all(job["experiment"] == "small_data" for job in jobs)
+
+
+def test_recipe_development_never_uses_the_p6_seeds():
+    """table-small-data-dev scores its candidates on split draws that P6 (seeds 0-2, FULL 0-4)
+    never uses, so choosing the recipe never looks at P6's test rows (README, "A recipe")."""
+    p6_seeds = set(range(5))
+    for line in _dry("table-small-data-dev", "DATA_DIR=../shared/data"):
+        for overrides in _jobs(line):
+            cfg = compose_config(overrides)
+            assert not p6_seeds & set(cfg.seeds), overrides
+            assert cfg.split.seed is None  # each member's split comes from its own seed
