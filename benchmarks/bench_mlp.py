@@ -163,7 +163,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ONEDNN: lambda: peak_flops / (onednn_peak_gflops() or float("nan")) / 1e9,
         }
         load = load_average()
-        times = interleaved(args.repeats, fns, busy=busy)
+        cpu: dict[str, list[float]] = {}
+        times = interleaved(args.repeats, fns, busy=busy, cpu=cpu)
         peaks = {k: [peak_flops / t / 1e9 for t in times.pop(k)] for k in (PEAK, ONEDNN)}
         peak, onednn = median(peaks[PEAK]), median(peaks[ONEDNN])
         med = {way: median(t) for way, t in times.items()}
@@ -192,6 +193,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "pct_of_peak": 100 * gflops / peak,
                 "pct_of_onednn_peak": 100 * gflops / onednn,
                 "all_s": times[way],
+                "cpu_s": cpu[way],
+                "pct_of_peak_by_cpu_time": 100 * flops / median(cpu[way]) / 1e9 / peak,
             }
             table.add_row(
                 way,
@@ -204,7 +207,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         console.print(table)
         console.print(
             f"single-thread float32 peak (1024^3, median of the rounds): torch.mm (MKL) "
-            f"{peak:.1f} GFLOP/s, the target's; oneDNN {onednn:.1f} GFLOP/s"
+            f"{peak:.1f} GFLOP/s, the target's; oneDNN {onednn:.1f} GFLOP/s. batched by "
+            f"this process's CPU time (other load aside): "
+            f"{rows_out['batched']['pct_of_peak_by_cpu_time']:.1f} % of the matmul peak"
         )
         out[regime] = rows_out
     return out

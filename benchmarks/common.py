@@ -63,19 +63,26 @@ class BusyProcess:
 
 
 def interleaved(
-    rounds: int, fns: dict[str, Callable[[], Any]], busy: bool = False
+    rounds: int,
+    fns: dict[str, Callable[[], Any]],
+    busy: bool = False,
+    cpu: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
     """Wall times of every fn, `rounds` times in turn (A B A B ...), so drifting load hits
     every contender alike. A fn that returns a float reports its own time (e.g. a phase).
-    `busy`: with a second CPU-bound process running throughout (`BusyProcess`)."""
+    `busy`: with a second CPU-bound process running throughout (`BusyProcess`). `cpu`, if
+    given, receives each call's CPU time of this process (what other processes' load does
+    not add to, apart from sharing caches and clock)."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     with BusyProcess() if busy else nullcontext():
         for _ in range(rounds):
             for name, fn in fns.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 own = fn()
                 elapsed = time.perf_counter() - t0
                 times[name].append(float(own) if isinstance(own, float) else elapsed)
+                if cpu is not None:
+                    cpu.setdefault(name, []).append(time.process_time() - c0)
     return times
 
 
