@@ -403,7 +403,13 @@ def yaml_error_line(err: BaseException) -> str:
 
 
 def entry() -> int:
-    """Console-script entry: `main`, quiet when the reader of stdout goes away (`| head`)."""
+    """Console-script entry: `main`, quiet when the reader of stdout goes away (`| head`).
+    A `run` process imports torch and Hydra without the cyclic GC (`psilon_bench.startup`;
+    the task turns it back on); `main` called in-process leaves the caller's GC alone."""
+    if sys.argv[1:2] == ["run"]:
+        from psilon_bench import startup
+
+        startup.pause()
     try:
         code = main()
     except BrokenPipeError:

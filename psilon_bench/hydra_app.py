@@ -231,12 +231,14 @@ def _run_job(
     cfg: DictConfig, run_dir: Path, jobs: int, info: Any, label: str, in_sweep: bool
 ) -> str:
     """Train and write one job; in a sweep a failure writes FAILED and returns "failed"."""
+    from psilon_bench import startup
     from psilon_bench.config import choice
     from psilon_bench.experiment import run_experiment
     from psilon_bench.progress import live_output
     from psilon_bench.summary import print_summary
     from psilon_bench.threads import available_cores
 
+    startup.resume()  # the imports are done: the cyclic GC runs as usual from here
     live = live_output(choice(cfg.trainer.progress), parallel=jobs > 1)  # workers: no bars
     try:
         records = run_experiment(cfg, run_dir, cores=available_cores(jobs), live=live, info=info)
