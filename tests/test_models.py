@@ -536,6 +536,9 @@ def test_affine_relu_matches_autograd_in_an_mlp():
     ref = torch.autograd.grad(h, list(net.parameters()), g)
     for a, r in zip(ours, ref):
         torch.testing.assert_close(a, r)
+    first = torch.autograd.grad(affine_relu(x, w, b).square().sum(), w, create_graph=True)[0]
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        first.sum().backward()  # a double backward fails loudly instead of going wrong
 
 
 def test_affine_weight_gradient_of_a_widening_layer_matches_autograd():

@@ -62,6 +62,7 @@ class _AffineReLU(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # the in-place mask: no double backward
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, weight, out = ctx.saved_tensors
         if grad.is_contiguous():  # the next affine's fresh input gradient (see affine_relu)
