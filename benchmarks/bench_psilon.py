@@ -6,6 +6,8 @@ rows, an MLP d_in-500-500-500-1, batch 400, Adam, measured in one run:
 - a plain `nn.Sequential` of `nn.Linear` trained with `torch.optim.Adam` (the baseline);
 - PSiLON Net + `path_norm` through `psilon_bench.train.fit` (one member);
 - the 13-value lambda grid of P1 as 13 batched members vs 13 sequential one-member runs;
+- the batched run with its large products through oneDNN (the default) vs MKL's bmm
+  (`PSILON_ONEDNN=0`), in interleaved rounds, medians;
 - the peak RSS of the 13-member run (the whole `run_experiment`: data, training,
   evaluation with every metric) in a child process, so the number is that run's alone.
 Targets: a PSiLON step at most 1.3x a plain step; both at >= 50 % of the matmul peak;
@@ -28,10 +30,19 @@ from typing import Any
 
 import torch
 from bench_mlp import mlp_flops_per_step
-from common import best_of, console, matmul_peak_gflops, result_table
+from common import (
+    best_of,
+    console,
+    interleaved,
+    load_average,
+    matmul_peak_gflops,
+    median,
+    result_table,
+)
 
 from psilon_bench import data as data_pkg
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
+from psilon_bench.models.members import ONEDNN_ENV
 from psilon_bench.models.psilon import WeightNormMLP
 from psilon_bench.regularizers.path_norm import PathNormPenalty
 from psilon_bench.train import MemberData, fit, member_chunks, plan_steps
@@ -131,6 +142,19 @@ def train_chunked(x: torch.Tensor, y: torch.Tensor, steps: int, lambdas: list[fl
     return chunks[0].stop - chunks[0].start
 
 
+def train_chunked_mkl(x: torch.Tensor, y: torch.Tensor, steps: int, lambdas: list[float]) -> int:
+    """`train_chunked` with the oneDNN route off (`PSILON_ONEDNN=0`): every product MKL's bmm."""
+    before = os.environ.get(ONEDNN_ENV)
+    os.environ[ONEDNN_ENV] = "0"
+    try:
+        return train_chunked(x, y, steps, lambdas)
+    finally:
+        if before is None:
+            del os.environ[ONEDNN_ENV]
+        else:
+            os.environ[ONEDNN_ENV] = before
+
+
 def peak_rss_of_run(steps: int) -> dict[str, Any]:
     """Run the 13-member experiment in a child; it reports its own peak RSS (ru_maxrss)."""
     proc = subprocess.run(
@@ -167,6 +191,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t_sequential = best_of(
         args.repeats, lambda: [train_psilon(x, y, steps, [lam]) for lam in LAMBDAS]
     )
+    paths = interleaved(
+        args.repeats,
+        {
+            "oneDNN": lambda: train_chunked(x, y, steps, LAMBDAS),
+            "MKL": lambda: train_chunked_mkl(x, y, steps, LAMBDAS),
+        },
+    )
+    t_dnn, t_mkl = median(paths["oneDNN"]), median(paths["MKL"])
     memory = peak_rss_of_run(steps)
 
     rows = {
@@ -175,6 +207,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"PSiLON, {E} in one batch": (t_one_batch, E),
         f"PSiLON, {E} batched by {chunk} (auto)": (t_batched, E),
         f"PSiLON, {E} sequential": (t_sequential, E),
+        f"PSiLON, {E} batched by {chunk}, oneDNN (median)": (t_dnn, E),
+        f"PSiLON, {E} batched by {chunk}, MKL only (PSILON_ONEDNN=0, median)": (t_mkl, E),
     }
     table = result_table(
         f"PSiLON tabular (P1): {dataset}, {x.shape[0]} rows, MLP {'-'.join(map(str, sizes))}, "
@@ -201,13 +235,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["sequential_over_batched"] = t_sequential / t_batched
     out["sequential_over_one_batch"] = t_sequential / t_one_batch
     out["member_chunk"] = chunk
+    out["mkl_over_onednn"] = t_mkl / t_dnn
+    out["mkl_over_onednn_rounds"] = {"oneDNN": paths["oneDNN"], "MKL": paths["MKL"]}
+    out["load_average"] = load_average()
     out["peak_rss_bytes_13_members"] = memory["peak_rss_bytes"]
     console.print(
         f"single-thread float32 matmul peak (1024^3): {peak:.1f} GFLOP/s; "
         f"PSiLON / plain step: {t_psilon / t_plain:.2f}x (target <= 1.3x); "
         f"sequential / batched (auto chunks of {chunk}): {t_sequential / t_batched:.2f}x (target >= 1; "
         f"all {E} in one batch: {t_sequential / t_one_batch:.2f}x); "
-        f"peak RSS of the {E}-member run: {memory['peak_rss_bytes'] / 2**20:.0f} MiB (target < 2 GiB)"
+        f"peak RSS of the {E}-member run: {memory['peak_rss_bytes'] / 2**20:.0f} MiB (target < 2 GiB); "
+        f"batched step MKL only / oneDNN route: {t_mkl / t_dnn:.2f}x "
+        f"({args.repeats} interleaved rounds, load {out['load_average']:.2f})"
     )
     return out
 

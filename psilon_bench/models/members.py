@@ -6,6 +6,8 @@ machine at 30-64-64-2, batch 32, E = 32, one thread: 53 us per model-step agains
 for `torch.func.vmap` over `functional_call` and 590 us for a plain per-model loop).
 Model code computes each member's effective weight with ordinary broadcasting over the
 leading dimension, so the per-member mathematics reads as single-model code.
+Large float32 CPU layers run the same products per member through oneDNN (`_use_onednn`;
+`PSILON_ONEDNN=0` turns that off).
 
 Each member has its own seed. Its parameters are initialised from a generator seeded by
 that seed alone, so member e of a run equals the E = 1 run with the same seed.
@@ -14,6 +16,7 @@ that seed alone, so member e of a run equals the E = 1 run with the same seed.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +43,8 @@ class _Affine(torch.autograd.Function):
     def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
+        if _use_onednn(x, weight):
+            return _onednn_nt(x, weight, bias)
         if bias is None:
             return torch.bmm(x, weight.transpose(1, 2))
         return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
@@ -77,10 +82,63 @@ def _affine_grads(
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     """The input, weight and bias gradients of `x W^T + b` from the output's gradient."""
     need_x, need_w, need_b = ctx.needs_input_grad
+    grad_b = grad.sum(dim=1) if (need_b and ctx.has_bias) else None  # (E, out)
+    if _use_onednn(x, weight):  # the same products through oneDNN, contiguous results
+        grad_x = _onednn_nt(grad, weight.transpose(1, 2), None) if need_x else None
+        grad_w = _onednn_nt(grad.transpose(1, 2), x.transpose(1, 2), None) if need_w else None
+        return grad_x, grad_w, grad_b
     grad_x = torch.bmm(grad, weight) if need_x else None  # (E, B, in)
     grad_w = _weight_grad(grad, x) if need_w else None  # (E, out, in), contiguous
-    grad_b = grad.sum(dim=1) if (need_b and ctx.has_bias) else None  # (E, out)
     return grad_x, grad_w, grad_b
+
+
+#: Per member, `B * in * out` multiply-adds from which a layer's products go through oneDNN
+#: (`_use_onednn`). Measured on the dev machine (Zen 5, one thread; forward and both backward
+#: products per member, MKL / oneDNN): 400 x 500 x 500 1.90x, 400 x 11 x 500 1.32x, 256 x 128
+#: x 128 1.28x, 128 x 128 x 128 (2^21) 1.09x; below it the ~11 us per call loses: 341 x 30 x 64
+#: 0.77x, 32 x 64 x 64 0.18x, 400 x 500 x 1 0.53x.
+ONEDNN_MIN_MACS = 2**21
+
+#: Environment variable that turns the oneDNN route off when set to `0` (README, Design).
+ONEDNN_ENV = "PSILON_ONEDNN"
+
+
+def _onednn_linear() -> Callable[..., Tensor] | None:
+    """torch's oneDNN matmul, `linear(a, b, bias, "none", [], "") = a b^T + bias` for 2-D
+    float32 `a`, `b` (strided views allowed), or None where this torch build has none."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    return getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+
+
+_LINEAR = _onednn_linear()
+
+
+def _use_onednn(x: Tensor, weight: Tensor) -> bool:
+    """Whether a layer's three products run per member through oneDNN instead of MKL's
+    bmm: on CPU in float32 (oneDNN has no float64 matmul), per member at least
+    `ONEDNN_MIN_MACS`, unless `PSILON_ONEDNN=0`, and not while autograd records (a
+    backward with `create_graph`: the oneDNN op has no derivative). torch.mm/bmm call MKL, which on AMD CPUs
+    runs its AVX2 kernels at about half the speed of oneDNN's AVX-512 ones (README,
+    Benchmarks); oneDNN is reached one matrix at a time (~11 us a call), hence the size."""
+    return (
+        _LINEAR is not None
+        and x.shape[1] * weight.shape[1] * weight.shape[2] >= ONEDNN_MIN_MACS
+        and x.dtype == weight.dtype == torch.float32
+        and x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and os.environ.get(ONEDNN_ENV, "1") != "0"
+    )
+
+
+def _onednn_nt(a: Tensor, b: Tensor, bias: Tensor | None) -> Tensor:
+    """`a[e] b[e]^T + bias[e]` per member through oneDNN: a (E, m, k), b (E, n, k), bias
+    (E, n) or None -> (E, m, n), contiguous. Inputs may be strided views (no copies here)."""
+    assert _LINEAR is not None
+    out = torch.empty(a.shape[0], a.shape[1], b.shape[1], dtype=a.dtype)
+    for e in range(a.shape[0]):
+        out[e] = _LINEAR(a[e], b[e], None if bias is None else bias[e], "none", [], "")
+    return out
 
 
 def _transposed_weight_grad(x: Tensor, grad: Tensor) -> bool:
