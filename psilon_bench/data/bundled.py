@@ -7,8 +7,8 @@ rows of features and an integer class (iris, wine, breast_cancer), or a gzip CSV
 features and class (digits). This module parses them the way scikit-learn's loaders do
 (float64 features, int64 codes; tests/test_bundled.py checks equality with
 `load_*(as_frame=True)`); column names are the ones scikit-learn gives. `diabetes` is scaled
-by scikit-learn on load and still goes through `sklearn.datasets`. Nothing here imports pandas: a bundled set is all numeric and becomes a
-table through `table_from_arrays`.
+by scikit-learn on load and still goes through `sklearn.datasets`. Nothing here imports
+pandas: a bundled set is all numeric and becomes a table through `table_from_arrays`.
 """
 
 from __future__ import annotations
