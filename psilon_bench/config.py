@@ -497,6 +497,29 @@ class MetricsConfig:
     train_split: bool = True  # train.* task metrics (a forward pass over the training rows)
 
 
+#: Validation metrics the run summary's `sel` column may select on (`summary.select_on`).
+SUMMARY_SELECT_ON = (
+    "val.log_loss",
+    "val.accuracy",
+    "val.balanced_accuracy",
+    "val.rmse",
+    "val.r2",
+)
+
+
+@dataclass
+class SummaryConfig:
+    """The summary printed after a run (display only: not in the config hash).
+
+    `select_on`: the validation metric its `sel` column selects strength and learning rate
+    on, per seed (the report's rule, `psilon-bench table --select-on`); null: the report's
+    default per task, `val.log_loss` or `val.rmse`. A classification metric on a regression
+    run (or the reverse) falls back to that default, as the report does.
+    """
+
+    select_on: str | None = None
+
+
 @dataclass
 class PathsConfig:
     """`data_dir` null: $PSILON_BENCH_DATA if set, else ./data."""
@@ -520,6 +543,7 @@ class Config:
     split: SplitConfig = field(default_factory=SplitConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    summary: SummaryConfig = field(default_factory=SummaryConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     seeds: Any = 3  # a count (seeds 0..n-1) or a list of seeds
     name: str = "default"  # names the run folder: results/runs/<name>/...

@@ -31,6 +31,7 @@ HASH_EXCLUDE = (
     "trainer.threads",
     "trainer.member_chunk",
     "trainer.progress",
+    "summary.",
 )
 
 

@@ -134,21 +134,25 @@ def _columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def selected_counts(records: Sequence[dict[str, Any]], axes: list[str]) -> tuple[Counter, int, str]:
     """For each setting of `axes`: in how many (seed, fold) groups validation selects it
-    (the report's selection), the number of groups, and the metric it selects on. One run's
-    records are selected without pandas (`report.run_select`), anything else by pandas."""
+    (the report's selection, on the records' `summary.select_on`, else the task's default),
+    the number of groups, and the metric it selects on. One run's records are selected
+    without pandas (`report.run_select`), anything else by pandas."""
     if not any(k.startswith("val.") for k in records[0]):  # no validation split (n_val=0)
         return Counter(), 0, ""
     from psilon_bench.report.run_select import select_run
 
-    run = select_run(records)
+    select_on = records[0].get("cfg.summary.select_on")
+    if select_on not in records[0]:  # null, or a metric of the other task: the default
+        select_on = None
+    run = select_run(records, select_on)
     if run is None:
-        return selected_counts_pandas(records, axes)
+        return selected_counts_pandas(records, axes, select_on)
     counts = Counter(tuple(row.get(a) for a in axes) for row in run.picked)
     return counts, run.groups, run.metric
 
 
 def selected_counts_pandas(
-    records: Sequence[dict[str, Any]], axes: list[str]
+    records: Sequence[dict[str, Any]], axes: list[str], select_on: str | None = None
 ) -> tuple[Counter, int, str]:
     """`selected_counts` by the report's pandas selection (any records)."""
     import pandas as pd
@@ -156,7 +160,7 @@ def selected_counts_pandas(
     from psilon_bench.report.collect import normalize
     from psilon_bench.report.select import select
 
-    chosen = select(normalize(pd.DataFrame(list(records))))
+    chosen = select(normalize(pd.DataFrame(list(records))), select_on)
     metric = str(chosen["selected_on"].iloc[0]) if len(chosen) else ""
     base = chosen[chosen["prune.amount"] == chosen["prune.amount"].min()]
     groups = len(base)

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from psilon_bench.config import SCHEMAS, Interval, choice
+from psilon_bench.config import SCHEMAS, SUMMARY_SELECT_ON, Interval, choice
 from psilon_bench.errors import ConfigError
 from psilon_bench.safety import walk
 
@@ -177,6 +177,12 @@ def member_seeds(seeds: Any) -> list[int]:
 
 def _check_rules(cfg: DictConfig) -> None:
     member_seeds(cfg.seeds)
+    select_on = cfg.summary.select_on
+    if select_on is not None and select_on not in SUMMARY_SELECT_ON:
+        raise ConfigError(
+            f"summary.select_on must be null (the task's default) or one of "
+            f"{', '.join(SUMMARY_SELECT_ON)}; got {select_on!r}"
+        )
     trainer = cfg.trainer
     if trainer.epochs is None and trainer.steps is None:
         raise ConfigError("trainer.epochs and trainer.steps are both null; set one of them")

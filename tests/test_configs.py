@@ -153,6 +153,18 @@ def test_cross_field_rules():
         validate(compose_config(["seeds=[1,1]"]))
     with pytest.raises(ConfigError, match=r"regularizer.strength must be in \[0, inf\); got -1"):
         validate(compose_config(["regularizer=l2", "regularizer.strength=[0.1,-1]"]))
+    with pytest.raises(ConfigError, match=r"summary.select_on must be null .* val.r2; got 'acc'"):
+        validate(compose_config(["summary.select_on=acc"]))
+    validate(compose_config(["summary.select_on=val.balanced_accuracy"]))
+
+
+def test_summary_options_are_not_in_the_config_hash():
+    """`summary.*` only changes what is printed: a finished run stays finished."""
+    from psilon_bench.provenance import config_hash
+
+    plain = config_hash(compose_config([]))
+    assert config_hash(compose_config(["summary.select_on=val.accuracy"])) == plain
+    assert config_hash(compose_config(["seeds=4"])) != plain
 
 
 def test_schema_rejects_unknown_key_wrong_type_and_bad_choice_at_composition():

@@ -144,6 +144,21 @@ def test_piped_run_prints_plain_lines(tmp_path):
     assert lines[-2:] == ["records:", str(done.parent / "records.jsonl")]
 
 
+def test_summary_select_on_names_its_metric(tmp_path):
+    """`summary.select_on=val.accuracy`: the sel column selects on it and the footer says so;
+    a value outside the allowed list is a one-line error, and nothing is written."""
+    res = run_cli(["run", *QUICK, "summary.select_on=val.accuracy"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "sel: seeds for which val.accuracy selects the setting" in res.stdout
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    res = run_cli(["run", *QUICK, "summary.select_on=val.acc"], bad)
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "summary.select_on" in lines[0] and "val.accuracy" in lines[0]
+    assert not any(bad.rglob("*"))
+
+
 def _pty_run(args, cwd, columns=80, timeout=240):
     """Run psilon-bench on a pseudo-terminal `columns` wide; its output without ANSI codes."""
     master, slave = pty.openpty()

@@ -10,6 +10,7 @@ from conftest import SHARED_DATA, compose_config, needs_shared_data
 
 from psilon_bench.experiment import run_experiment
 from psilon_bench.io import read_records
+from psilon_bench.summary import _axes, selected_counts
 
 PRESETS = ["lp_bridge", "soft_diamond", "ewn"]
 
@@ -119,6 +120,9 @@ def test_small_data_recipe_runs_every_family(model, regularizer, tmp_path):
     assert all(r["status"] == "ok" and r["n_train"] == 100 for r in records)
     # the recipe stops early: each member is reported at its lowest validation loss
     assert all(r["best_step"] is not None and 0 <= r["best_step"] <= 3 for r in records)
+    # and its summary's sel column selects on validation accuracy, as P6's tables do
+    assert all(r["cfg.summary.select_on"] == "val.accuracy" for r in records)
+    assert selected_counts(records, _axes(records))[2] == "val.accuracy"
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

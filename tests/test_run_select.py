@@ -61,7 +61,8 @@ def random_run(seed: int) -> list[dict]:
                         elif roll < 0.1:
                             value = math.nan
                         r[metric] = value
-                        r["val.accuracy" if task == "classification" else "val.r2"] = 0.5
+                        other = "val.accuracy" if task == "classification" else "val.r2"
+                        r[other] = rng.choice([0.5, 0.75]) if level else rng.random()
                         records.append(r)
                     member += 1
     rng.shuffle(records)  # record order is the last tie-break of neither rule
@@ -80,6 +81,39 @@ def test_run_select_picks_what_the_pandas_selection_picks(seed):
     fast = select_run(records)
     assert fast is not None  # one run's records: no fallback
     chosen = select(normalize(pd.DataFrame(records)))
+    _assert_same_picks(records, fast, chosen)
+    axes = _axes(records)
+    assert selected_counts(records, axes) == selected_counts_pandas(records, axes)
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_select_on_another_metric_picks_what_the_pandas_selection_picks(seed):
+    """`summary.select_on` (the records' `cfg.summary.select_on`): the higher-is-better
+    metric of the task, in both selections and in the summary's counts."""
+    records = random_run(seed)
+    other = "val.accuracy" if records[0]["task"] == "classification" else "val.r2"
+    fast = select_run(records, other)
+    assert fast is not None and fast.metric == other
+    _assert_same_picks(records, fast, select(normalize(pd.DataFrame(records)), other))
+    for r in records:
+        r["cfg.summary.select_on"] = other
+    axes = _axes(records)
+    counts = selected_counts(records, axes)
+    assert counts[2] == other and counts == selected_counts_pandas(records, axes, other)
+
+
+def test_select_on_a_metric_of_the_other_task_falls_back_to_the_default():
+    records = random_run(3)
+    task = records[0]["task"]
+    for r in records:
+        r["cfg.summary.select_on"] = "val.rmse" if task == "classification" else "val.accuracy"
+    want = "val.log_loss" if task == "classification" else "val.rmse"
+    axes = _axes(records)
+    assert selected_counts(records, axes)[2] == want
+    assert selected_counts(records, axes) == selected_counts_pandas(records, axes)
+
+
+def _assert_same_picks(records, fast, chosen) -> None:
     picked = chosen[chosen["selected"].astype(bool)]
     want = sorted(_key(r) for r in picked.to_dict("records"))
     got = sorted(
@@ -92,8 +126,6 @@ def test_run_select_picks_what_the_pandas_selection_picks(seed):
     assert got == want
     base = chosen[chosen["prune.amount"] == chosen["prune.amount"].min()]
     assert fast.groups == len(base) and fast.metric == chosen["selected_on"].iloc[0]
-    axes = _axes(records)
-    assert selected_counts(records, axes) == selected_counts_pandas(records, axes)
 
 
 def test_tie_break_larger_strength_then_smaller_lr_then_member():

@@ -111,12 +111,15 @@ def _text(v: float | None) -> str | None:
     return None if v is None else str(v)
 
 
-def select_run(records: Sequence[dict[str, Any]]) -> RunSelection | None:
-    """The selected members of one run's records (module docstring); None when the records
-    are not one run's (the caller then uses `report.select`)."""
+def select_run(
+    records: Sequence[dict[str, Any]], select_on: str | None = None
+) -> RunSelection | None:
+    """The selected members of one run's records (module docstring), on `select_on` (None:
+    the task's default); None when the records are not one run's (the caller then uses
+    `report.select`)."""
     try:
         _check_one_run(records)
-        metric = select_metric(records[0]["task"], None)
+        metric = select_metric(records[0]["task"], select_on)
         if not any(metric in r for r in records):  # `report.select` raises the error
             return None
         values = [r.get(metric) for r in records]
