@@ -497,7 +497,9 @@ class MetricsConfig:
     train_split: bool = True  # train.* task metrics (a forward pass over the training rows)
 
 
-#: Validation metrics the run summary's `sel` column may select on (`summary.select_on`).
+#: Validation metrics the run summary's `sel` column may select on (`summary.select_on`): the
+#: task metrics of `measure.metrics.METRIC_NAMES` (not imported here, it imports torch; a
+#: test ties the two).
 SUMMARY_SELECT_ON = (
     "val.log_loss",
     "val.accuracy",

@@ -158,6 +158,15 @@ def test_cross_field_rules():
     validate(compose_config(["summary.select_on=val.balanced_accuracy"]))
 
 
+def test_summary_select_on_allows_every_validation_task_metric():
+    """The config's list (kept torch-free for start-up) is `METRIC_NAMES` on validation."""
+    from psilon_bench.config import SUMMARY_SELECT_ON
+    from psilon_bench.measure.metrics import METRIC_NAMES
+
+    want = {f"val.{m}" for names in METRIC_NAMES.values() for m in names}
+    assert set(SUMMARY_SELECT_ON) == want and len(SUMMARY_SELECT_ON) == len(want)
+
+
 def test_summary_options_are_not_in_the_config_hash():
     """`summary.*` only changes what is printed: a finished run stays finished."""
     from psilon_bench.provenance import config_hash
