@@ -3,9 +3,11 @@ step, against the L2 penalty on the same model (target: at most 1.5x) and agains
 for every weight every step.
 
 Each regime trains the same member-batched MLP with `psilon_bench.train.fit` (Adam; one forward,
-backward and optimizer step per step) three times: no penalty, the L2 penalty, and the soft
+backward and optimizer step per step) four times: no penalty, the L2 penalty, and the soft
 diamond at alpha = 1.5 (a general alpha: no closed form, the table and its tail series are
-used), and reports milliseconds per step and the ratio soft diamond / L2.
+used) with the compiled look-up (`regularizers/stable/fused.py`, where it builds) and with the
+eager torch one (`PSILON_SAS_KERNEL=0`; the same values), and reports milliseconds per step and
+the ratios soft diamond / L2.
 
 The scipy baseline is the table-free way to get the gradient: `scipy.stats.levy_stable.pdf`
 for p(w) of every weight, and p'(w) by a central difference (two more pdf calls), every step.
@@ -18,6 +20,7 @@ pdf call per weight is reported too (it would not even give the gradient).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
@@ -35,7 +38,7 @@ from psilon_bench.config import (
     SoftDiamondConfig,
 )
 from psilon_bench.models.mlp import MLP
-from psilon_bench.regularizers.stable import StableTable
+from psilon_bench.regularizers.stable import StableTable, fused
 from psilon_bench.train import MemberData, fit, plan_steps
 
 NAME = "soft_diamond"
@@ -81,17 +84,27 @@ def step_timer(
     batch: int | None,
     reg_cfg: Any,
     steps: int,
+    env: dict[str, str] | None = None,
 ) -> tuple[Any, int]:
-    """A function timing `steps` training steps of `fit` (after a warm-up run), and the
-    weight count."""
+    """A function timing `steps` training steps of `fit` (after a warm-up run) with the
+    environment variables `env` set meanwhile, and the weight count."""
     seeds = list(range(members))
     model = MLP(x.shape[1], 2, width=width, depth=depth, seeds=seeds)
     reg = regularizers.build(reg_cfg, torch.full((members,), STRENGTH), model)
     data = MemberData(x.expand(members, *x.shape), y.expand(members, *y.shape), "classification", 2)
 
     def train(n: int) -> None:
-        fit(model, data, seeds, reg, OptimizerConfig(), ScheduleConfig(),
-            plan_steps(x.shape[0], batch, None, n))  # fmt: skip
+        saved = {k: os.environ.get(k) for k in env or {}}
+        os.environ.update(env or {})
+        try:
+            fit(model, data, seeds, reg, OptimizerConfig(), ScheduleConfig(),
+                plan_steps(x.shape[0], batch, None, n))  # fmt: skip
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     train(5)  # warm-up: allocator, table buffers on this device and dtype
     n_weights = sum(w.numel() for w in model.decay_parameters())
@@ -117,6 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     table_s = time.perf_counter() - start
     per_weight = scipy_seconds_per_weight(args.scipy_points, min(args.repeats, 2))
     cfgs = _regularizer_cfgs()
+    kernel = fused.enabled() and fused.library() is not None
     out: dict[str, Any] = {
         "alpha": ALPHA,
         "scale": SCALE,
@@ -125,13 +139,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "table_load_s": table_s,
         "table_from_cache": table.loaded_from_cache,
         "scipy_pdf_s_per_weight": per_weight,
+        "compiled_lookup": kernel,
         "regimes": {},
     }
     result = result_table(
         f"Soft diamond (alpha {ALPHA}, scale {SCALE}) vs L2: ms per training step of an "
         f"MLP 30-(width x depth)-2 on breast_cancer ({x.shape[0]} rows), Adam, median of "
         f"{args.repeats} interleaved rounds (load {load_average():.1f})",
-        ["regime", "weights", "none", "L2", "SD", "SD/L2", "scipy*", "scipy/SD"],
+        ["regime", "weights", "none", "L2", "SD", "SD/L2", "SD eager", "eager/L2"],
     )
     for label, width, depth, members, batch, share in REGIMES:
         regime_steps = max(10, int(steps * share))
@@ -140,11 +155,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             timers[name], n_weights = step_timer(
                 x, y, width, depth, members, batch, cfg, regime_steps
             )
-        times = interleaved(args.repeats, timers)  # none L2 SD none L2 SD ...
+        timers["soft_diamond_eager"], _ = step_timer(
+            x, y, width, depth, members, batch, cfgs["soft_diamond"], regime_steps,
+            env={fused.KERNEL_ENV: "0"},
+        )  # fmt: skip
+        times = interleaved(args.repeats, timers)  # none L2 SD eager none L2 SD eager ...
         ms = {name: median(t) / regime_steps * 1e3 for name, t in times.items()}
         scipy_ms = 3 * per_weight * n_weights * 1e3 + ms["l2"]  # p, p(w +- h): the gradient
         scipy_one_call_ms = per_weight * n_weights * 1e3 + ms["l2"]  # a lower bound
         ratio = ms["soft_diamond"] / ms["l2"]
+        eager = ms["soft_diamond_eager"] / ms["l2"]
         out["regimes"][label] = {
             "width": width,
             "depth": depth,
@@ -154,6 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "weights": n_weights,
             "ms_per_step": ms,
             "soft_diamond_over_l2": ratio,
+            "eager_soft_diamond_over_l2": eager,
             "meets_1.5x_target": ratio <= 1.5,
             "scipy_ms_per_step_extrapolated": scipy_ms,
             "scipy_over_soft_diamond": scipy_ms / ms["soft_diamond"],
@@ -166,14 +187,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{ms['l2']:.2f}",
             f"{ms['soft_diamond']:.2f}",
             f"{ratio:.2f}x",
-            f"{scipy_ms:,.0f}",
-            f"{scipy_ms / ms['soft_diamond']:,.0f}x",
+            f"{ms['soft_diamond_eager']:.2f}",
+            f"{eager:.2f}x",
         )
     console.print(result)
     console.print(
-        f"SD = soft diamond. scipy* = the L2 step plus 3 scipy.stats.levy_stable.pdf calls per "
-        f"weight (p and a central difference for p'), {per_weight * 1e6:.0f} us each (alpha "
-        f"{ALPHA}, timed on {args.scipy_points} weights, extrapolated to the model); SaS table "
+        f"SD = soft diamond, with the compiled look-up "
+        f"{'(built here)' if kernel else '(NOT available here: the eager one)'}; SD eager = "
+        f"PSILON_SAS_KERNEL=0, the same values. scipy instead of the table, the L2 step plus 3 "
+        f"scipy.stats.levy_stable.pdf calls per weight (p and a central difference for p', "
+        f"{per_weight * 1e6:.0f} us each at alpha {ALPHA}, timed on {args.scipy_points} "
+        f"weights, extrapolated to the model): "
+        + ", ".join(f"{r['scipy_over_soft_diamond']:,.0f}x" for r in out["regimes"].values())
+        + " the SD step; SaS table "
         f"{'loaded from cache' if table.loaded_from_cache else 'built'} in {table_s:.2f} s. "
         "Target for soft diamond / L2: <= 1.5x."
     )

@@ -45,7 +45,7 @@ def test_wheel_contains_every_config_group_and_module(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for yaml in CONF.rglob("*.yaml"):
         assert f"psilon_bench/conf/{yaml.relative_to(CONF).as_posix()}" in names, yaml
-    for module in (REPO / "psilon_bench").rglob("*.py"):
+    for module in [*(REPO / "psilon_bench").rglob("*.py"), *(REPO / "psilon_bench").rglob("*.cpp")]:
         assert module.relative_to(REPO).as_posix() in names, module
     (licence,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
     text = zipfile.ZipFile(wheel).read(licence).decode()
