@@ -33,6 +33,7 @@ from bench_mlp import mlp_flops_per_step
 from common import (
     best_of,
     console,
+    environment,
     interleaved,
     load_average,
     matmul_peak_gflops,
@@ -144,15 +145,8 @@ def train_chunked(x: torch.Tensor, y: torch.Tensor, steps: int, lambdas: list[fl
 
 def train_chunked_mkl(x: torch.Tensor, y: torch.Tensor, steps: int, lambdas: list[float]) -> int:
     """`train_chunked` with the oneDNN route off (`PSILON_ONEDNN=0`): every product MKL's bmm."""
-    before = os.environ.get(ONEDNN_ENV)
-    os.environ[ONEDNN_ENV] = "0"
-    try:
+    with environment({ONEDNN_ENV: "0"}):
         return train_chunked(x, y, steps, lambdas)
-    finally:
-        if before is None:
-            del os.environ[ONEDNN_ENV]
-        else:
-            os.environ[ONEDNN_ENV] = before
 
 
 def peak_rss_of_run(steps: int) -> dict[str, Any]:

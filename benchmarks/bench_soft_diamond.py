@@ -20,14 +20,13 @@ pdf call per weight is reported too (it would not even give the gradient).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import Any
 
 import numpy as np
 import torch
 from bench_mlp import breast_cancer_split
-from common import best_of, console, interleaved, load_average, median, result_table
+from common import best_of, console, environment, interleaved, load_average, median, result_table
 from omegaconf import OmegaConf
 
 from psilon_bench import regularizers
@@ -94,17 +93,9 @@ def step_timer(
     data = MemberData(x.expand(members, *x.shape), y.expand(members, *y.shape), "classification", 2)
 
     def train(n: int) -> None:
-        saved = {k: os.environ.get(k) for k in env or {}}
-        os.environ.update(env or {})
-        try:
+        with environment(env):
             fit(model, data, seeds, reg, OptimizerConfig(), ScheduleConfig(),
                 plan_steps(x.shape[0], batch, None, n))  # fmt: skip
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     train(5)  # warm-up: allocator, table buffers on this device and dtype
     n_weights = sum(w.numel() for w in model.decay_parameters())

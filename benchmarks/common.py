@@ -6,14 +6,30 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
 from rich.console import Console
 
 console = Console()
+
+
+@contextmanager
+def environment(values: dict[str, str] | None) -> Iterator[None]:
+    """Set the environment variables `values` for the block, then restore what was there
+    (switches the product reads per call, e.g. PSILON_ONEDNN, PSILON_SAS_KERNEL)."""
+    saved = {k: os.environ.get(k) for k in values or {}}
+    os.environ.update(values or {})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def best_of(repeats: int, fn: Callable[[], Any]) -> float:
