@@ -19,11 +19,11 @@ from common import console, interleaved, load_average, median, result_table
 from omegaconf import OmegaConf
 
 from psilon_bench.config import MetricsConfig, OptimizerConfig, ScheduleConfig
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.measure.evaluate import evaluate_members
 from psilon_bench.measure.spectral import gram_spectral_norm, spectral_norms
 from psilon_bench.models.psilon import WeightNormMLP
 from psilon_bench.regularizers.path_norm import PathNormPenalty
-from psilon_bench.train import MemberData, fit, plan_steps
 
 NAME = "eval"
 E, D_IN, WIDTH, DEPTH, BATCH = 3, 11, 500, 3, 400

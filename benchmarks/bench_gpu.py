@@ -27,10 +27,10 @@ from psilon_bench.config import (
     ScheduleConfig,
     SoftDiamondConfig,
 )
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.models.mlp import MLP
 from psilon_bench.models.psilon import WeightNormMLP
 from psilon_bench.regularizers.path_norm import PathNormPenalty
-from psilon_bench.train import MemberData, fit, plan_steps
 
 NAME = "gpu"
 

@@ -1,5 +1,5 @@
 """Section `mlp`: MLP 30-64-64-2 on breast_cancer, Adam, 450 steps, 32 seeds, three ways:
-member-batched (psilon_bench.train.fit), a plain per-model PyTorch loop, and scikit-learn's
+member-batched (psilon_bench.engine.train.fit), a plain per-model PyTorch loop, and scikit-learn's
 MLPClassifier. Regime "mini-batch 32" (overhead-bound; target: batched >= 5x faster per
 model than the loop and than sklearn) and "full batch" (compute-bound; target: >= 50 % of the
 single-thread float32 matmul peak of torch.mm, measured in every interleaved round beside the
@@ -33,9 +33,9 @@ from psilon_bench.config import (
     ScheduleConfig,
     SplitConfig,
 )
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.models.mlp import MLP
 from psilon_bench.regularizers.base import Regularizer
-from psilon_bench.train import MemberData, fit, plan_steps
 
 NAME = "mlp"
 

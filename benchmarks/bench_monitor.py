@@ -1,6 +1,6 @@
 """Section `monitor`: what evaluation during training and a learning-rate grid cost.
 
-`psilon_bench.train.fit` on one thread, each configuration timed four ways in the same run:
+`psilon_bench.engine.train.fit` on one thread, each configuration timed four ways in the same run:
 plain (no monitor), learning curves at the default interval (`trainer.curves`, about 100
 points a run), curves + best-validation checkpoints (`trainer.keep_best=val`), and the
 same members with four different learning rates (`optimizer.lr` a list) instead of one.
@@ -23,11 +23,11 @@ from common import best_of, console
 from rich.table import Table
 
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
+from psilon_bench.engine.monitor import Monitor
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.models.mlp import MLP
 from psilon_bench.models.psilon import WeightNormMLP
-from psilon_bench.monitor import Monitor
 from psilon_bench.regularizers.base import Regularizer
-from psilon_bench.train import MemberData, fit, plan_steps
 
 NAME = "monitor"
 

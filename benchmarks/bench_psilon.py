@@ -4,7 +4,7 @@ wine_quality (../shared/data, else a synthetic regression of the same size), 200
 rows, an MLP d_in-500-500-500-1, batch 400, Adam, measured in one run:
 - the single-thread float32 matmul peak;
 - a plain `nn.Sequential` of `nn.Linear` trained with `torch.optim.Adam` (the baseline);
-- PSiLON Net + `path_norm` through `psilon_bench.train.fit` (one member);
+- PSiLON Net + `path_norm` through `psilon_bench.engine.train.fit` (one member);
 - the 13-value lambda grid of P1 as 13 batched members vs 13 sequential one-member runs;
 - the batched run with its large products through oneDNN (the default) vs MKL's bmm
   (`PSILON_ONEDNN=0`), in interleaved rounds, medians;
@@ -43,10 +43,10 @@ from common import (
 
 from psilon_bench import data as data_pkg
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
+from psilon_bench.engine.train import MemberData, fit, member_chunks, plan_steps
 from psilon_bench.models.members import ONEDNN_ENV
 from psilon_bench.models.psilon import WeightNormMLP
 from psilon_bench.regularizers.path_norm import PathNormPenalty
-from psilon_bench.train import MemberData, fit, member_chunks, plan_steps
 
 NAME = "psilon"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -82,7 +82,7 @@ def compose(steps: int) -> Any:
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from psilon_bench.hydra_app import register
+    from psilon_bench.cli.hydra_app import register
 
     register()
     GlobalHydra.instance().clear()
@@ -162,7 +162,7 @@ def peak_rss_of_run(steps: int) -> dict[str, Any]:
 
 
 def child_run(steps: int) -> None:
-    from psilon_bench.experiment import run_experiment
+    from psilon_bench.runner.experiment import run_experiment
 
     with tempfile.TemporaryDirectory() as tmp:
         records = run_experiment(compose(steps), Path(tmp), threads=1)

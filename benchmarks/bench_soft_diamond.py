@@ -2,7 +2,7 @@
 step, against the L2 penalty on the same model (target: at most 1.5x) and against calling scipy
 for every weight every step.
 
-Each regime trains the same member-batched MLP with `psilon_bench.train.fit` (Adam; one forward,
+Each regime trains the same member-batched MLP with `psilon_bench.engine.train.fit` (Adam; one forward,
 backward and optimizer step per step) four times: no penalty, the L2 penalty, and the soft
 diamond at alpha = 1.5 (a general alpha: no closed form, the table and its tail series are
 used) with the compiled look-up (`regularizers/stable/fused.py`, where it builds) and with the
@@ -36,9 +36,9 @@ from psilon_bench.config import (
     ScheduleConfig,
     SoftDiamondConfig,
 )
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.models.mlp import MLP
 from psilon_bench.regularizers.stable import StableTable, fused
-from psilon_bench.train import MemberData, fit, plan_steps
 
 NAME = "soft_diamond"
 ALPHA = 1.5

@@ -37,10 +37,10 @@ work=$(mktemp -d)
 
 step tests 120 "$py" -m pytest -q -p no:cacheprovider -m gpu tests/reliability/test_gpu.py
 step bench 120 "$py" benchmarks/bench.py --only gpu --repeats 3 --out "$out/bench_gpu.json"
-step p1_full_width 180 "$py" -m psilon_bench.cli run experiment=psilon_tabular \
+step p1_full_width 180 "$py" -m psilon_bench.cli.main run experiment=psilon_tabular \
     dataset=wine_quality model.width=500 seeds=3 "$P1_GRID" trainer.epochs="$full_epochs" \
     trainer.device=cuda hydra.run.dir="$work/p1_full"
-step p1_quick_sweep 150 "$py" -m psilon_bench.cli run -m experiment=psilon_tabular \
+step p1_quick_sweep 150 "$py" -m psilon_bench.cli.main run -m experiment=psilon_tabular \
     dataset="$P1_DATA" trainer.device=cuda hydra.sweep.dir="$work/p1_quick"
 cat "$work"/p1_full/records.jsonl >"$out/p1_full_records.jsonl" 2>/dev/null
 find "$work/p1_quick" -name records.jsonl -exec cat {} + >"$out/p1_quick_records.jsonl" 2>/dev/null

@@ -1,4 +1,4 @@
-"""User-facing errors: one line, exit code 2, nothing written (see `psilon_bench.cli`)."""
+"""User-facing errors: one line, exit code 2, nothing written (see `psilon_bench.cli.main`)."""
 
 
 class UserError(ValueError):
@@ -31,7 +31,7 @@ class AllDiverged(UserError):
 
 class UserAbort(BaseException):  # noqa: N818
     """Carries a UserError through Hydra, whose job runner and callback hooks catch every
-    `Exception` and print multi-line reports (or only warn). `psilon_bench.cli` unwraps it
+    `Exception` and print multi-line reports (or only warn). `psilon_bench.cli.main` unwraps it
     and prints the one-line message."""
 
     def __init__(self, error: UserError):
@@ -41,6 +41,6 @@ class UserAbort(BaseException):  # noqa: N818
 
 class SweepFailed(BaseException):  # noqa: N818
     """At least one job of a sweep failed (each left FAILED in its folder); raised after
-    the sweep so Hydra passes it through; `psilon_bench.cli` prints it and exits 1."""
+    the sweep so Hydra passes it through; `psilon_bench.cli.main` prints it and exits 1."""
 
     exit_code = 1

@@ -24,7 +24,7 @@ needs_shared_data = pytest.mark.skipif(
 
 def compose_config(overrides: list[str] | None = None):
     """The composed config (with the `hydra` node stripped) for `overrides`."""
-    from psilon_bench.hydra_app import register
+    from psilon_bench.cli.hydra_app import register
 
     register()
     GlobalHydra.instance().clear()
@@ -42,7 +42,7 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeo
     }
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
-        [sys.executable, "-m", "psilon_bench.cli", *args],
+        [sys.executable, "-m", "psilon_bench.cli.main", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -53,3 +53,9 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeo
 
 def all_files(root: Path) -> list[Path]:
     return sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+def fast_first(total: int, fast: int) -> list:
+    """Parameters 0..total-1 for a randomized equivalence test: the first `fast` run in
+    `make test`, the rest are marked slow (`make test-full` runs all)."""
+    return [i if i < fast else pytest.param(i, marks=pytest.mark.slow) for i in range(total)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from psilon_bench.engine.train import largest_step_tensor
 from psilon_bench.models.mlp import MLP
-from psilon_bench.train import largest_step_tensor
 
 
 def test_largest_step_tensor_is_a_weight_stack_or_the_activations():
@@ -17,7 +17,7 @@ def test_largest_step_tensor_is_a_weight_stack_or_the_activations():
 
 def test_large_steps_turn_mmap_off_once_per_process():
     code = (
-        "from psilon_bench import allocator as a\n"
+        "from psilon_bench.engine import allocator as a\n"
         "assert a.keep_freed_memory(1 << 20) and not a._no_mmap\n"
         "assert a.keep_freed_memory(64 << 20) and a._no_mmap\n"
         "import torch; x = torch.ones(80 << 18); del x; y = torch.ones(80 << 18)\n"

@@ -22,9 +22,9 @@ from threadpoolctl import threadpool_limits
 
 from psilon_bench import data as data_pkg
 from psilon_bench.errors import ConfigError, DataError
-from psilon_bench.experiment import run_experiment
-from psilon_bench.io import read_records
-from psilon_bench.validation import validate
+from psilon_bench.records.io import read_records
+from psilon_bench.runner.checks import check_job
+from psilon_bench.runner.experiment import run_experiment
 
 
 def _direct(name: str, task: str, strength: float, seed: int, lr: float | None = None):
@@ -108,7 +108,7 @@ def test_records_equal_scikit_learn_on_the_same_split(tmp_path, name, dataset, g
 def test_logistic_strength_is_one_over_c():
     """Larger strength = smaller C = smaller coefficients (the L2 penalty's direction)."""
     cfg = compose_config(["model=sklearn_logistic"])
-    from psilon_bench.baselines import estimator
+    from psilon_bench.baselines.sklearn import estimator
 
     assert estimator(cfg.model, "classification", 4.0, 0).C == 0.25
     assert math.isinf(estimator(cfg.model, "classification", 0.0, 0).C)
@@ -124,7 +124,7 @@ def test_logistic_strength_is_one_over_c():
 )
 def test_config_errors_are_one_line(overrides, message):
     with pytest.raises(ConfigError, match=message) as err:
-        validate(compose_config(overrides))
+        check_job(compose_config(overrides))
     assert "\n" not in str(err.value)
 
 

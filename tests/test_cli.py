@@ -21,7 +21,9 @@ def _run_dirs(root):
 
 
 def test_cli_module_does_not_import_torch():
-    code = "import sys, psilon_bench.cli; print('torch' in sys.modules, 'hydra' in sys.modules)"
+    code = (
+        "import sys, psilon_bench.cli.main; print('torch' in sys.modules, 'hydra' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -107,6 +109,7 @@ def test_multirun_sweep_of_two_jobs(tmp_path):
     assert widths == [8, 16]
 
 
+@pytest.mark.slow  # a parallel sweep of worker processes (~5 s on 2 cores)
 def test_parallel_launcher_runs_jobs_with_one_thread_each(tmp_path):
     res = run_cli(
         ["run", "-m", "hydra/launcher=parallel", *QUICK, "trainer.threads=null", "seeds=1,2"],
@@ -118,10 +121,11 @@ def test_parallel_launcher_runs_jobs_with_one_thread_each(tmp_path):
     assert {r["env.threads"] for d in dirs for r in _records(d)} == {1}
 
 
+@pytest.mark.slow  # two runs side by side (~2 s on 2 cores)
 def test_two_runs_started_together_get_different_folders(tmp_path):
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "psilon_bench.cli", "run", *QUICK],
+            [sys.executable, "-m", "psilon_bench.cli.main", "run", *QUICK],
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

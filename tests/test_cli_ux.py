@@ -64,7 +64,7 @@ def test_plus_plus_sets_a_key_only_some_options_have(tmp_path):
 
 
 def test_hydra_full_error_is_not_left_set(monkeypatch, tmp_path, capsys):
-    from psilon_bench import cli
+    from psilon_bench.cli import main as cli
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)

@@ -141,6 +141,6 @@ def test_zsh_install_registers_and_completes(tmp_path):
     lines = res.stdout.splitlines()
     assert lines[0] == "rule=_psilon_bench_complete"
     got = [ln for ln in lines[1:] if ln not in ("-S", "", "--")]
-    from psilon_bench.completion import COMMANDS
+    from psilon_bench.cli.completion import COMMANDS
 
     assert got == ["model=psilon_net", "model=psilon_resnet", *COMMANDS]

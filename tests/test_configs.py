@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 
 from psilon_bench import baselines, models
 from psilon_bench import config as schemas
+from psilon_bench.config.validation import validate
 from psilon_bench.errors import ConfigError
-from psilon_bench.validation import validate
 
 GROUPS = ["model", "regularizer", "dataset", "optimizer", "schedule", "trainer", "pruning"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
@@ -169,7 +169,7 @@ def test_summary_select_on_allows_every_validation_task_metric():
 
 def test_summary_options_are_not_in_the_config_hash():
     """`summary.*` only changes what is printed: a finished run stays finished."""
-    from psilon_bench.provenance import config_hash
+    from psilon_bench.records.provenance import config_hash
 
     plain = config_hash(compose_config([]))
     assert config_hash(compose_config(["summary.select_on=val.accuracy"])) == plain

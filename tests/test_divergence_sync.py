@@ -8,8 +8,8 @@ import torch
 from sklearn.datasets import load_breast_cancer
 
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.models.mlp import MLP
-from psilon_bench.train import MemberData, fit, plan_steps
 
 
 class InfAt:

@@ -10,10 +10,10 @@ from conftest import compose_config
 
 from psilon_bench import models, pruning
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
+from psilon_bench.config.validation import validate
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.models.mlp import MLP
 from psilon_bench.regularizers.base import Regularizer
-from psilon_bench.train import MemberData, fit, plan_steps
-from psilon_bench.validation import validate
 
 F64 = torch.float64
 

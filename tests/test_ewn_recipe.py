@@ -1,6 +1,6 @@
 """[EWN]'s training recipe (PROTOCOLS.md P5): the Kaiming-normal init shared by the three
 models, the bias-free plain output layer, and the loss-adaptive learning rate
-(`psilon_bench.adaptive`), each against an independent computation."""
+(`psilon_bench.engine.adaptive`), each against an independent computation."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import torch
 from conftest import compose_config
 
 from psilon_bench import models
-from psilon_bench.adaptive import LossAdaptive, log_cross_entropy
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
+from psilon_bench.engine.adaptive import LossAdaptive, log_cross_entropy
+from psilon_bench.engine.plan import MemberData
+from psilon_bench.engine.train import fit, plan_steps
 from psilon_bench.errors import ConfigError
-from psilon_bench.plan import MemberData
 from psilon_bench.regularizers.base import Regularizer
-from psilon_bench.train import fit, plan_steps
 
 F64 = torch.float64
 RECIPE = ["model.width=32", "model.depth=1", "model.init=kaiming_normal", "model.output_bias=false"]

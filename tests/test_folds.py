@@ -15,8 +15,8 @@ from conftest import compose_config, run_cli
 from psilon_bench import data as data_pkg
 from psilon_bench.data.folds import read_split_file, split_file_path
 from psilon_bench.errors import DataError
-from psilon_bench.experiment import run_experiment
-from psilon_bench.grid import Members
+from psilon_bench.runner.experiment import run_experiment
+from psilon_bench.runner.grid import Members
 
 QUICK = ["trainer.epochs=2", "trainer.threads=1", "trainer.progress=off"]
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 
 from psilon_bench.report.run_select import select_run
-from psilon_bench.summary import _axes, selected_counts, selected_counts_pandas
+from psilon_bench.runner.summary import _axes, selected_counts, selected_counts_pandas
 
 QUICK = ["trainer=quick", "trainer.steps=20", "seeds=2"]
 PRUNED = ["pruning=neuron_norm", "pruning.fraction=[0.0,0.5]", "regularizer=l2"]
@@ -28,8 +28,14 @@ def _imported(stderr: str) -> set[str]:
     "args, needs_pandas",
     [
         ([], False),  # the default experiment, as `psilon-bench run` runs it
-        (["dataset=sparse_teacher", *QUICK, *PRUNED, "regularizer.strength=[0,1e-2]"], False),
-        (["dataset=csv", "dataset.path=data.csv", *QUICK], True),
+        pytest.param(
+            ["dataset=sparse_teacher", *QUICK, *PRUNED, "regularizer.strength=[0,1e-2]"],
+            False,
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            ["dataset=csv", "dataset.path=data.csv", *QUICK], True, marks=pytest.mark.slow
+        ),
     ],
     ids=["default", "synthetic-pruned", "csv"],
 )

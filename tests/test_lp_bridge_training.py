@@ -13,11 +13,11 @@ from sklearn.preprocessing import StandardScaler
 
 from psilon_bench import models, regularizers
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
+from psilon_bench.config.validation import validate
+from psilon_bench.engine.schedules import lr_at
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.models.mlp import MLP
 from psilon_bench.regularizers.lp_bridge import LpBridgeDecay, lp_decay_factor
-from psilon_bench.schedules import lr_at
-from psilon_bench.train import MemberData, fit, plan_steps
-from psilon_bench.validation import validate
 
 
 @pytest.fixture(scope="module")

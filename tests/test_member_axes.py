@@ -13,10 +13,10 @@ from sklearn.preprocessing import StandardScaler
 
 from psilon_bench import regularizers
 from psilon_bench.config import OptimizerConfig, RegularizerConfig, ScheduleConfig
-from psilon_bench.experiment import run_experiment
-from psilon_bench.grid import Members
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.models.mlp import MLP
-from psilon_bench.train import MemberData, fit, plan_steps
+from psilon_bench.runner.experiment import run_experiment
+from psilon_bench.runner.grid import Members
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import torch
 from conftest import compose_config
 
 from psilon_bench import models
+from psilon_bench.engine.plan import MemberData
 from psilon_bench.measure.evaluate import evaluate_members
 from psilon_bench.measure.metrics import METRIC_NAMES, task_metrics
-from psilon_bench.plan import MemberData
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])

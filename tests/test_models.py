@@ -14,6 +14,7 @@ from oracles import brute_force_path_norm
 
 from psilon_bench import models, regularizers
 from psilon_bench.config import MetricsConfig, OptimizerConfig, RegularizerConfig, ScheduleConfig
+from psilon_bench.engine.train import MemberData, fit, plan_steps
 from psilon_bench.errors import ConfigError
 from psilon_bench.measure.evaluate import structure_metrics
 from psilon_bench.measure.lipschitz import empirical_lipschitz_lower_bound
@@ -22,7 +23,6 @@ from psilon_bench.models.mlp import MLP
 from psilon_bench.models.psilon import CReLUResNet, WeightNormMLP
 from psilon_bench.models.weightnorm import NormalizedLayer
 from psilon_bench.regularizers.path_norm import path_norm_chain, residual_path_norm
-from psilon_bench.train import MemberData, fit, plan_steps
 
 F64 = torch.float64
 

@@ -14,13 +14,13 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.preprocessing import StandardScaler
 
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
+from psilon_bench.engine.monitor import Monitor, eval_interval, eval_steps
+from psilon_bench.engine.train import MemberData, balanced_class_weights, fit, plan_steps
 from psilon_bench.errors import ConfigError
-from psilon_bench.experiment import run_experiment
 from psilon_bench.measure.metrics import classification_metrics, predict
 from psilon_bench.models.mlp import MLP
-from psilon_bench.monitor import Monitor, eval_interval, eval_steps
 from psilon_bench.regularizers.base import Regularizer
-from psilon_bench.train import MemberData, balanced_class_weights, fit, plan_steps
+from psilon_bench.runner.experiment import run_experiment
 
 
 def _data(x, y, E):

@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import compose_config
 
-from psilon_bench.experiment import run_experiment
 from psilon_bench.models import members
 from psilon_bench.models.members import ONEDNN_ENV, _use_onednn, affine, affine_relu
+from psilon_bench.runner.experiment import run_experiment
 
 pytestmark = pytest.mark.skipif(members._LINEAR is None, reason="torch built without oneDNN")
 

@@ -1,11 +1,11 @@
-"""psilon_bench.optim against torch.optim's fused Adam/SGD: bit-identical steps."""
+"""psilon_bench.engine.optim against torch.optim's fused Adam/SGD: bit-identical steps."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from psilon_bench.optim import SGD, Adam, _lr_groups
+from psilon_bench.engine.optim import SGD, Adam, _lr_groups
 
 
 def _params(seed: int, E: int = 4) -> list[torch.Tensor]:

@@ -21,8 +21,8 @@ import time
 import pytest
 from conftest import run_cli
 
-from psilon_bench.progress import RunProgress
-from psilon_bench.summary import mean_std, number, render
+from psilon_bench.engine.progress import RunProgress
+from psilon_bench.runner.summary import mean_std, number, render
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 QUICK = ["trainer=quick", "trainer.steps=20", "seeds=3"]
@@ -167,7 +167,7 @@ def _pty_run(args, cwd, columns=80, timeout=240):
     for key in ("COLUMNS", "LINES", "HYDRA_FULL_ERROR"):
         env.pop(key, None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "psilon_bench.cli", *args],
+        [sys.executable, "-m", "psilon_bench.cli.main", *args],
         cwd=cwd,
         env=env,
         stdin=slave,
@@ -195,6 +195,7 @@ def _pty_run(args, cwd, columns=80, timeout=240):
     return proc.returncode, raw
 
 
+@pytest.mark.slow  # 9000 member-steps drawn on a pseudo-terminal (~5 s)
 def test_terminal_run_at_80_columns_shows_one_bar(tmp_path):
     args = ["run", "trainer=quick", "trainer.steps=1500", "trainer.progress=auto", "seeds=3"]
     args += ["regularizer=l2", "regularizer.strength=[0,1e-3]", "trainer.member_chunk=2"]

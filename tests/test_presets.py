@@ -8,9 +8,9 @@ import math
 import pytest
 from conftest import SHARED_DATA, compose_config, needs_shared_data
 
-from psilon_bench.experiment import run_experiment
-from psilon_bench.io import read_records
-from psilon_bench.summary import _axes, selected_counts
+from psilon_bench.records.io import read_records
+from psilon_bench.runner.experiment import run_experiment
+from psilon_bench.runner.summary import _axes, selected_counts
 
 PRESETS = ["lp_bridge", "soft_diamond", "ewn"]
 

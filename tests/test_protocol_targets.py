@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from conftest import REPO, compose_config
 
-from psilon_bench.validation import validate
+from psilon_bench.runner.checks import check_job
 
 TARGETS = {
     "table-psilon-tabular": "psilon_tabular",
@@ -83,7 +83,7 @@ def test_every_job_of_a_target_composes_and_validates(target, protocol):
     for full in ([], ["FULL=1"]):
         for line in _dry(target, "DATA_DIR=../shared/data", *full):
             for overrides in _jobs(line):
-                validate(compose_config(overrides))
+                check_job(compose_config(overrides))
 
 
 def test_full_switches_to_the_paper_sizes():

@@ -9,9 +9,9 @@ import math
 import pytest
 from conftest import compose_config, run_cli
 
+from psilon_bench.config.validation import validate
 from psilon_bench.errors import ConfigError
-from psilon_bench.experiment import run_experiment
-from psilon_bench.validation import validate
+from psilon_bench.runner.experiment import run_experiment
 
 BASE = ["dataset=iris", "seeds=[0,1]", "trainer.steps=40", "trainer.threads=1"]
 SKIP = ("time.", "env.", "cfg.", "run_id", "config_hash", "pruning", "prune.")

@@ -19,13 +19,13 @@ from psilon_bench.config import (
     RegularizerConfig,
     ScheduleConfig,
 )
+from psilon_bench.engine.train import MemberData, StepPlan, fit, plan_steps
 from psilon_bench.errors import ConfigError
 from psilon_bench.measure.sparsity import exact_sparsity
 from psilon_bench.models.mlp import MLP
 from psilon_bench.models.psilon import CReLUResNet, WeightNormMLP
 from psilon_bench.models.weightnorm import Projection
 from psilon_bench.regularizers.path_norm import path_norm_chain, residual_path_norm
-from psilon_bench.train import MemberData, StepPlan, fit, plan_steps
 
 
 def bisection_projection(v: np.ndarray, iters: int = 200) -> np.ndarray:
@@ -307,7 +307,7 @@ def test_compare_unpruned_reports_the_same_training_without_its_projection(tmp_p
     independent training), while the records' own metrics are the projected model's."""
     from conftest import compose_config
 
-    from psilon_bench.experiment import run_experiment
+    from psilon_bench.runner.experiment import run_experiment
 
     common = ["model=psilon_net", "regularizer=path_norm", "dataset=wine", "trainer=quick",
               "trainer.steps=40", "seeds=[0,1]", "regularizer.strength=[1e-3,1e-1]"]  # fmt: skip
@@ -357,12 +357,12 @@ def test_compare_unpruned_follows_metrics_train_split(tmp_path):
     evaluation too (keys present, null), as for the record's own."""
     from conftest import compose_config
 
-    from psilon_bench.experiment import run_experiment
+    from psilon_bench.runner.experiment import run_experiment
 
     cfg = compose_config(["model=psilon_net", "dataset=wine", "trainer=quick", "trainer.steps=10",
                           "seeds=[0]", "pruning=psilon_projection",
                           "pruning.compare_unpruned=true", "metrics.train_split=false"])  # fmt: skip
-    from psilon_bench.io import read_records
+    from psilon_bench.records.io import read_records
 
     run_experiment(cfg, tmp_path / "run", threads=1)
     (record,) = read_records(tmp_path / "run")

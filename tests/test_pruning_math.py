@@ -6,17 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from psilon_bench.pruning.ops import (
+from psilon_bench.models.projection import (
     blended_direction,
     crelu_pair_norm,
     crelu_pair_projection,
     l1_sphere_projection,
-    magnitude_mask,
-    neuron_norm_mask,
-    prune_blend,
     psilon_projection_target,
     relative_scale,
 )
+from psilon_bench.pruning.ops import magnitude_mask, neuron_norm_mask, prune_blend
 
 F64 = torch.float64
 

@@ -16,7 +16,7 @@ import json
 import pytest
 from conftest import compose_config
 
-from psilon_bench.experiment import run_experiment
+from psilon_bench.runner.experiment import run_experiment
 
 LAMBDAS = [1e-4, 1e-3, 1e-2]
 OVERRIDES = [

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from psilon_bench.errors import UserError
-from psilon_bench.io import FAILED, write_run
+from psilon_bench.records.io import FAILED, write_run
 from psilon_bench.report.collect import collect
 from psilon_bench.report.select import select, summarize
 
@@ -166,13 +166,15 @@ def test_report_imports_only_io_and_analysis_libraries():
     allowed = {"psilon_bench", "pandas", "numpy", "scipy", "statsmodels", "autorank"}
     allowed |= {"matplotlib", "rich", "argparse", "contextlib", "dataclasses", "io", "json"}
     allowed |= {"math", "pathlib", "re", "warnings", "__future__", "collections", "typing"}
-    ours = {"psilon_bench.io", "psilon_bench.errors", "psilon_bench.report"}
+    ours = {"psilon_bench.records", "psilon_bench.errors", "psilon_bench.report"}
     for path in Path(report.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):  # `from psilon_bench import io` -> .io
+            elif isinstance(
+                node, ast.ImportFrom
+            ):  # `from psilon_bench.records import io` -> psilon_bench.records
                 base = node.module or ""
                 names = [f"{base}.{a.name}" if base == "psilon_bench" else base for a in node.names]
             for name in names:

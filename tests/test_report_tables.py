@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from psilon_bench.cli import main
+from psilon_bench.cli.main import main
 from psilon_bench.errors import UserError
 from psilon_bench.report import figures
 from psilon_bench.report.collect import collect
@@ -156,7 +156,7 @@ def test_no_runs_and_unknown_plot_kind(sweep, tmp_path, capsys):
 
 def test_table_and_plot_import_neither_torch_nor_hydra(sweep, tmp_path):
     code = (
-        "import sys; from psilon_bench.cli import main; "
+        "import sys; from psilon_bench.cli.main import main; "
         f"assert main(['table', {str(sweep)!r}, '--out', {str(tmp_path)!r}]) == 0; "
         f"assert main(['plot', {str(sweep)!r}, '--kind', 'pareto', '--out', {str(tmp_path)!r}]) == 0; "
         "print('torch' in sys.modules, 'hydra' in sys.modules, 'psilon_bench.models' in sys.modules)"
@@ -240,7 +240,7 @@ def test_unknown_metric_lists_the_unpruned_metrics_too(tmp_path):
     """Records of `pruning.compare_unpruned` carry `unpruned.<split>.*`: the error's allowed
     list names them beside the split metrics."""
     from psilon_bench.errors import UserError
-    from psilon_bench.io import write_run
+    from psilon_bench.records.io import write_run
     from psilon_bench.report.collect import collect
     from psilon_bench.report.tables import check_metrics
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from psilon_bench.io import DONE, atomic_write, collect, flatten, read_records, write_run
+from psilon_bench.records.io import DONE, atomic_write, collect, flatten, read_records, write_run
 
 
 def test_write_run_files_and_marker(tmp_path):

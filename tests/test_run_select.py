@@ -12,11 +12,12 @@ from collections import Counter
 
 import pandas as pd
 import pytest
+from conftest import fast_first
 
 from psilon_bench.report.collect import normalize
 from psilon_bench.report.run_select import select_run
 from psilon_bench.report.select import select
-from psilon_bench.summary import _axes, selected_counts, selected_counts_pandas
+from psilon_bench.runner.summary import _axes, selected_counts, selected_counts_pandas
 
 
 def random_run(seed: int) -> list[dict]:
@@ -75,7 +76,7 @@ def _key(row) -> tuple:
     return row["seed"], fold, row["member"], float(row.get("prune.amount") or 0.0)
 
 
-@pytest.mark.parametrize("seed", range(300))
+@pytest.mark.parametrize("seed", fast_first(300, 40))
 def test_run_select_picks_what_the_pandas_selection_picks(seed):
     records = random_run(seed)
     fast = select_run(records)
@@ -86,7 +87,7 @@ def test_run_select_picks_what_the_pandas_selection_picks(seed):
     assert selected_counts(records, axes) == selected_counts_pandas(records, axes)
 
 
-@pytest.mark.parametrize("seed", range(100))
+@pytest.mark.parametrize("seed", fast_first(100, 15))
 def test_select_on_another_metric_picks_what_the_pandas_selection_picks(seed):
     """`summary.select_on` (the records' `cfg.summary.select_on`): the higher-is-better
     metric of the task, in both selections and in the summary's counts."""

@@ -111,8 +111,8 @@ def test_training_with_and_without_the_kernel_is_the_same(monkeypatch):
 
     from psilon_bench import regularizers
     from psilon_bench.config import OptimizerConfig, ScheduleConfig, SoftDiamondConfig
+    from psilon_bench.engine.train import MemberData, fit, plan_steps
     from psilon_bench.models.mlp import MLP
-    from psilon_bench.train import MemberData, fit, plan_steps
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(4, 200, 30, generator=g), torch.randint(0, 2, (4, 200), generator=g)
@@ -172,12 +172,14 @@ def test_without_a_compiler_the_eager_path_runs(tmp_path):
     assert not (tmp_path / "cache" / "kernels").exists()
 
 
+@pytest.mark.slow  # two training subprocesses (~3 s); the eager fallback is tested fast above
 def test_the_switch_turns_it_off(tmp_path):
     res = _lookup_in_a_new_process(tmp_path, {fused.KERNEL_ENV: "0"})
     assert res.returncode == 0, res.stderr
     assert "kernel False" in res.stdout and not (tmp_path / "cache" / "kernels").exists()
 
 
+@pytest.mark.slow  # two processes compile the kernel side by side (~6 s on 2 cores)
 @needs_kernel
 def test_two_processes_building_at_once_share_one_library(tmp_path):
     """The build is written to a temporary file and renamed: two first uses at the same time

@@ -10,12 +10,12 @@ import torch
 from conftest import compose_config
 
 from psilon_bench import regularizers
+from psilon_bench.config.validation import validate
 from psilon_bench.errors import ConfigError
-from psilon_bench.experiment import run_experiment
 from psilon_bench.models.mlp import MLP
 from psilon_bench.regularizers.soft_diamond import SoftDiamond, sas_scale
 from psilon_bench.regularizers.stable import StableTable
-from psilon_bench.validation import validate
+from psilon_bench.runner.experiment import run_experiment
 
 F64 = torch.float64
 

@@ -455,6 +455,7 @@ def _build_in_subprocess(alpha: float, cache_dir: str, barrier, results) -> None
     results.put((os.getpid(), t.loaded_from_cache, t.arrays.psi, t.arrays.neg_log_pdf_ratio))
 
 
+@pytest.mark.slow  # processes building tables side by side (~4 s on 2 cores)
 def test_concurrent_builds(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()

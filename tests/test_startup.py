@@ -1,11 +1,11 @@
-"""`psilon_bench.startup`: the cyclic GC is off while `run` imports and back on (with the
+"""`psilon_bench.cli.startup`: the cyclic GC is off while `run` imports and back on (with the
 start-up's objects frozen) before data and training; a library caller's GC is left alone."""
 
 from __future__ import annotations
 
 import gc
 
-from psilon_bench import startup
+from psilon_bench.cli import startup
 
 
 def test_pause_then_resume_freezes_the_start_up():

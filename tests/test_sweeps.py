@@ -17,8 +17,9 @@ import pytest
 from conftest import REPO, compose_config, run_cli
 from omegaconf import OmegaConf
 
-from psilon_bench import __version__, io
-from psilon_bench.provenance import config_hash
+from psilon_bench import __version__
+from psilon_bench.records import io
+from psilon_bench.records.provenance import config_hash
 
 QUICK = ["trainer=quick", "trainer.steps=20", "trainer.threads=1", "seeds=1"]
 
@@ -159,7 +160,7 @@ def test_sweep_killed_with_sigkill_and_rerun_equals_an_uninterrupted_sweep(tmp_p
         "PSILON_BENCH_DATA": str(REPO.parent / "shared" / "data"),
     }
     whole, killed = tmp_path / "a" / "sw", tmp_path / "b" / "sw"
-    cmd = [sys.executable, "-m", "psilon_bench.cli", "run", "-m", *quick, *grid]
+    cmd = [sys.executable, "-m", "psilon_bench.cli.main", "run", "-m", *quick, *grid]
     proc = subprocess.Popen(
         [*cmd, f"hydra.sweep.dir={killed}"],
         cwd=tmp_path,

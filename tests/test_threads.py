@@ -1,4 +1,4 @@
-"""The default intra-op thread count (psilon_bench/threads.py) and where it is applied."""
+"""The default intra-op thread count (psilon_bench/engine/threads.py) and where it is applied."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import json
 import pytest
 from conftest import compose_config
 
-from psilon_bench.experiment import run_experiment
-from psilon_bench.threads import MIN_FLOPS_PER_THREAD, available_cores, default_threads, step_flops
+from psilon_bench.engine.threads import (
+    MIN_FLOPS_PER_THREAD,
+    available_cores,
+    default_threads,
+    step_flops,
+)
+from psilon_bench.runner.experiment import run_experiment
 
 
 def test_small_steps_get_one_thread_large_ones_the_cores():

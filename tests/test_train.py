@@ -14,10 +14,10 @@ from sklearn.preprocessing import StandardScaler
 
 from psilon_bench import regularizers
 from psilon_bench.config import OptimizerConfig, ScheduleConfig
-from psilon_bench.experiment import run_experiment
+from psilon_bench.engine.schedules import lr_at
+from psilon_bench.engine.train import EpochOrder, MemberData, fit, plan_steps, task_loss
 from psilon_bench.models.mlp import MLP
-from psilon_bench.schedules import lr_at
-from psilon_bench.train import EpochOrder, MemberData, fit, plan_steps, task_loss
+from psilon_bench.runner.experiment import run_experiment
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +219,7 @@ def test_same_config_and_seed_give_identical_records(tmp_path):
 
 
 def test_member_chunks():
-    from psilon_bench.train import member_chunks
+    from psilon_bench.engine.train import member_chunks
 
     assert member_chunks(5, 10, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
     assert member_chunks(13, 760_000, None) == [slice(i, min(i + 2, 13)) for i in range(0, 13, 2)]

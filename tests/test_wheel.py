@@ -86,7 +86,7 @@ def test_installed_wheel_runs_from_any_directory(wheel, tmp_path):
         [
             sys.executable,
             "-m",
-            "psilon_bench.cli",
+            "psilon_bench.cli.main",
             "run",
             "dataset=iris",
             "trainer=quick",

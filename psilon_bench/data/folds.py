@@ -1,4 +1,4 @@
-"""Cross-validation splits (issue 7): `split.kind=kfold` and `split.kind=predefined`.
+"""Cross-validation splits: `split.kind=kfold` and `split.kind=predefined`.
 
 - `kfold`: the kept rows are shuffled with the member's split seed and dealt into
   `split.n_folds` folds (stratified: each class is dealt in turn, so fold sizes differ by at

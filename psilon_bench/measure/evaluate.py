@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from psilon_bench.config import MetricsConfig
+from psilon_bench.engine.plan import MemberData
 from psilon_bench.measure.lipschitz import (
     empirical_lipschitz_lower_bound,
     residual_spectral_product,
@@ -30,8 +31,7 @@ from psilon_bench.measure.sparsity import (
     threshold_sparsity,
 )
 from psilon_bench.models.members import MemberModel
-from psilon_bench.norms import path_norm_chain, residual_path_norm
-from psilon_bench.plan import MemberData
+from psilon_bench.models.norms import path_norm_chain, residual_path_norm
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from psilon_bench.norms import path_norm_chain
+from psilon_bench.models.norms import path_norm_chain
 
 
 class _Affine(torch.autograd.Function):

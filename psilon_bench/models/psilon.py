@@ -29,8 +29,8 @@ from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError
 from psilon_bench.models.members import MemberModel, member_generators
 from psilon_bench.models.mlp import PlainLinear
+from psilon_bench.models.norms import path_norm_chain, residual_path_norm
 from psilon_bench.models.weightnorm import CReLUPairLinear, WeightNormLinear
-from psilon_bench.norms import path_norm_chain, residual_path_norm
 
 # ----------------------------------------------------------------------------------------
 # Closed-form path norms (tested against the general chains of norms.py)

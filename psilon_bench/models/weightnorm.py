@@ -46,7 +46,7 @@ from psilon_bench.models.members import (
     kaiming_uniform_fill,
     orthogonal_fill,
 )
-from psilon_bench.pruning.ops import (
+from psilon_bench.models.projection import (
     blended_direction,
     crelu_pair_norm,
     crelu_pair_projection,

@@ -12,7 +12,8 @@
 
 [PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm
 Regularization", arXiv:2404.19112. [EWN] D. Morwani, H. G. Ramaswamy, arXiv:2010.12909.
-The tensor math (projection, blend, masks) is `psilon_bench.pruning.ops`; this module
+The tensor math (blend, masks) is `psilon_bench.pruning.ops`, the projection
+`psilon_bench.models.projection`; this module
 decides when it runs and which parameters it edits.
 """
 
@@ -27,11 +28,11 @@ import torch
 from omegaconf import ListConfig
 from torch import Tensor
 
-import psilon_bench.models.weightnorm as weightnorm  # module: weightnorm imports pruning.ops
+import psilon_bench.models.weightnorm as weightnorm
 from psilon_bench.config import choice
+from psilon_bench.engine.plan import StepPlan
 from psilon_bench.errors import ConfigError
 from psilon_bench.models.members import MemberModel
-from psilon_bench.plan import StepPlan
 from psilon_bench.pruning.ops import magnitude_mask, neuron_norm_mask, prune_blend
 
 

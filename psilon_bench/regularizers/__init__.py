@@ -1,4 +1,7 @@
-"""Regularizer registry: `build(reg_cfg, strength)` -> the object `train.fit` calls."""
+"""Regularizers (METHODS.md §2, §4, §5): the registry `build(reg_cfg, strength)` returns the
+object the training loop calls each step (a penalty added to the loss, or a decoupled decay
+after the optimizer step). May import models, config, errors and records' atomic writes
+(the soft-diamond table's cache); never the engine, the data or the measures."""
 
 from __future__ import annotations
 

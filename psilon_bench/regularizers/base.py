@@ -1,4 +1,4 @@
-"""The regularizer interface the training loop calls (`psilon_bench.train.fit`).
+"""The regularizer interface the training loop calls (`psilon_bench.engine.train.fit`).
 
 A regularizer holds each member's strength lambda_e, shape (E,), and may
 - add a coupled penalty to the loss: `penalty(model)` returns lambda_e * R_e, shape (E,);

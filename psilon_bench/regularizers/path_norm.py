@@ -2,7 +2,7 @@
 
 [PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm Regularization",
 arXiv:2404.19112 (2024). The norms themselves (the §2.1 chain, the §2.3 residual bounds
-phi_OB/phi_IB) are `psilon_bench.norms`, re-exported here.
+phi_OB/phi_IB) are `psilon_bench.models.norms`, re-exported here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from torch import Tensor
 
 from psilon_bench.errors import ConfigError
 from psilon_bench.models.members import MemberModel
-from psilon_bench.norms import path_norm_chain, residual_path_norm
+from psilon_bench.models.norms import path_norm_chain, residual_path_norm
 from psilon_bench.regularizers.base import PenaltyRegularizer
 
 __all__ = ["LengthL2Penalty", "PathNormPenalty", "path_norm_chain", "residual_path_norm"]

@@ -1,5 +1,5 @@
 """Collect the records below some folders for the report: complete runs (read by
-`psilon_bench.io.collect`, the one record reader), incomplete runs (no `DONE`) and failed
+`psilon_bench.records.io.collect`, the one record reader), incomplete runs (no `DONE`) and failed
 ones (`FAILED` holding a one-line error), and readable method names.
 
 A *method* (PROTOCOLS.md, selection) is model + regularizer + pruning + every non-axis
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from psilon_bench import io
 from psilon_bench.errors import UserError
+from psilon_bench.records import io
 
 METHOD_GROUPS = ("cfg.model.", "cfg.regularizer.", "cfg.pruning.", "cfg.optimizer.")
 METHOD_GROUPS += ("cfg.schedule.", "cfg.trainer.")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from psilon_bench import io
 from psilon_bench.errors import UserError
+from psilon_bench.records import io
 
 
 class _Parser(argparse.ArgumentParser):

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 from invoke import files_under, invoke
 
-from psilon_bench.io import atomic_write
+from psilon_bench.records.io import atomic_write
 
 QUICK = ["trainer=quick", "trainer.steps=2", "seeds=1", "dataset=iris"]
 

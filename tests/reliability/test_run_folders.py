@@ -11,8 +11,8 @@ import os
 import pytest
 from conftest import run_cli
 
-from psilon_bench import io
-from psilon_bench.rundir import FolderRefused, claim
+from psilon_bench.records import io
+from psilon_bench.records.rundir import FolderRefused, claim
 
 QUICK = ["trainer=quick", "trainer.steps=20", "trainer.threads=1", "seeds=1"]
 

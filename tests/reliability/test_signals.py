@@ -14,7 +14,7 @@ import time
 import pytest
 from conftest import SHARED_DATA
 
-from psilon_bench import io
+from psilon_bench.records import io
 
 LONG = ["trainer=quick", "trainer.steps=10000000", "trainer.threads=1"]
 
@@ -28,7 +28,7 @@ def _env():
 
 def _start(args, cwd):
     return subprocess.Popen(
-        [sys.executable, "-m", "psilon_bench.cli", "run", *args],
+        [sys.executable, "-m", "psilon_bench.cli.main", "run", *args],
         cwd=cwd,
         env=_env(),
         stdout=subprocess.PIPE,
@@ -100,7 +100,7 @@ def _parallel_sweep(tmp_path):
 @pytest.mark.parametrize(
     "sig",
     [
-        signal.SIGKILL,
+        pytest.param(signal.SIGKILL, marks=pytest.mark.slow),
         pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
         pytest.param(signal.SIGINT, marks=pytest.mark.slow),
     ],

@@ -1,5 +1,5 @@
 """The SaS table's disk cache (METHODS.md §5): one `.npz` per alpha and grid, written atomically
-through `psilon_bench.io`; a missing, torn or foreign file is rebuilt, and so is one whose
+through `psilon_bench.records.io`; a missing, torn or foreign file is rebuilt, and so is one whose
 values are finite but wrong: each file holds a SHA-256 of its arrays and psi at a few
 nodes ("spots"), which `load` checks against the stored table and against psi recomputed
 from the closed forms or series (`build.series_psi`), independently of the stored arrays."""
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from psilon_bench.io import atomic_write
+from psilon_bench.records.io import atomic_write
 from psilon_bench.regularizers.stable.build import (
     FORMAT_VERSION,
     GRID_N,
@@ -64,7 +64,7 @@ def _digest(key: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
 
 
 def save(path: Path, arrays: TableArrays, u0: float, u_max: float, n: int) -> None:
-    """Write atomically (`psilon_bench.io.atomic_write`: a unique temporary file, then `os.replace`)."""
+    """Write atomically (`psilon_bench.records.io.atomic_write`: a unique temporary file, then `os.replace`)."""
     key = np.array([arrays.alpha, u0, u_max, n, FORMAT_VERSION, arrays.neg_log_pdf0])
     spot_index, spot_psi = spot_nodes(arrays.alpha, u0, u_max, n)
     stored = (arrays.psi, arrays.neg_log_pdf_ratio, arrays.methods, arrays.errors)

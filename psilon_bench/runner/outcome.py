@@ -1,4 +1,4 @@
-"""A run whose members all diverged is a failure (issue 8, item 10): its records are kept
+"""A run whose members all diverged is a failure: its records are kept
 (each with `status: diverged` and `diverged_step`), and the command exits with code 3
 and one line saying so; in a sweep, once every job has run."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from psilon_bench.errors import AllDiverged
-from psilon_bench.io import DONE, RECORDS
+from psilon_bench.records.io import DONE, RECORDS
 
 HINT = "lower optimizer.lr or regularizer.strength"
 

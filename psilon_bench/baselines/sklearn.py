@@ -1,5 +1,5 @@
 """scikit-learn baselines (PROTOCOLS.md P1: "ridge/logistic regression and a random forest
-(scikit-learn) tuned on validation"; issue 9: "scikit-learn's MLPClassifier tuned the same way"):
+(scikit-learn) tuned on validation", and scikit-learn's MLP tuned the same way):
 `model=sklearn_logistic|sklearn_ridge|sklearn_rf|sklearn_mlp`.
 
 They run through the same `psilon-bench run` path as the networks (same data, split and
@@ -79,7 +79,7 @@ def check_config(cfg: Any) -> None:
             f"model={name} cannot be pruned; use pruning=none, got {cfg.pruning.name}"
         )
     if name == "sklearn_rf":
-        from psilon_bench.grid import values as strengths
+        from psilon_bench.config.fields import values as strengths
 
         bad = [s for s in strengths(cfg.regularizer.strength) if not float(s).is_integer()]
         if bad:

@@ -18,15 +18,15 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from psilon_bench.adaptive import LossAdaptive, log_cross_entropy
-from psilon_bench.allocator import keep_freed_memory
+from psilon_bench.engine.adaptive import LossAdaptive, log_cross_entropy
+from psilon_bench.engine.allocator import keep_freed_memory
+from psilon_bench.engine.monitor import Monitor
+from psilon_bench.engine.optim import MemberOptimizer, make_optimizer
+from psilon_bench.engine.plan import MemberData, StepPlan
+from psilon_bench.engine.progress import ChunkProgress, RunProgress
+from psilon_bench.engine.schedules import lr_at
 from psilon_bench.measure.metrics import task_loss
 from psilon_bench.models.members import MemberModel, member_generators
-from psilon_bench.monitor import Monitor
-from psilon_bench.optim import MemberOptimizer, make_optimizer
-from psilon_bench.plan import MemberData, StepPlan
-from psilon_bench.progress import ChunkProgress, RunProgress
-from psilon_bench.schedules import lr_at
 
 
 @dataclass
@@ -131,7 +131,7 @@ class MemberLR:
 
     `at(t)` gives the step's rate: a float when every member has the same peak, else one
     float per member, each `lr_at(t, peak_e)` as a one-member run with that peak computes
-    it; the optimizer steps each member at its own rate (`psilon_bench.optim`), and the
+    it; the optimizer steps each member at its own rate (`psilon_bench.engine.optim`), and the
     regularizer's decoupled decay gets them as a tensor.
     """
 
@@ -274,7 +274,7 @@ def fit(
     `lrs[e]` is member e's peak learning rate (default: `optimizer_cfg.lr` for every member).
     `check_every`: divergence checks (see `Divergence`); None: 1 on CPU, else
     `DIVERGENCE_CHECK_EVERY`. `loss_adaptive`: [EWN]'s loss-adaptive learning rate
-    (`psilon_bench.adaptive`; divergence is then checked every step). `class_weight` (E, K)
+    (`psilon_bench.engine.adaptive`; divergence is then checked every step). `class_weight` (E, K)
     weights each row's cross-entropy by its class. A `monitor` sees every step's task
     losses; its best checkpoints are restored before the pruner's final step.
     """

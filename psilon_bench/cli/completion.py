@@ -105,17 +105,17 @@ def _config_dir_args(words: list[str]) -> list[str]:
 
 def _hydra_query(line: str, args: list[str]) -> list[str]:
     """Hydra's completion of an override line (`prog overrides...`), schemas left out."""
-    from psilon_bench.hydra_app import run_app
-    from psilon_bench.options import SCHEMA_NAMES
+    from psilon_bench.cli.hydra_app import run_app
+    from psilon_bench.config.options import SCHEMA_NAMES
 
     saved = os.environ.get("COMP_LINE")
     os.environ["COMP_LINE"] = line
     out = io.StringIO()
     try:
-        from psilon_bench.cli import _call_hydra
+        from psilon_bench.cli.invoke import call_hydra
 
         with contextlib.redirect_stdout(out):
-            _call_hydra(run_app, [*args, "-sc", "query=bash"])
+            call_hydra(run_app, [*args, "-sc", "query=bash"])
     finally:
         if saved is None:
             os.environ.pop("COMP_LINE", None)

@@ -18,18 +18,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from psilon_bench import baselines, io, models, regularizers
+from psilon_bench import baselines, models, regularizers
 from psilon_bench import data as data_pkg
 from psilon_bench.config import choice
-from psilon_bench.errors import ConfigError, DataError
-from psilon_bench.grid import Members
-from psilon_bench.measure.evaluate import evaluate_members, member_rows, task_columns
-from psilon_bench.monitor import build_monitor, check_evaluation
-from psilon_bench.outcome import null_diverged_metrics
-from psilon_bench.progress import RunProgress, live_output
-from psilon_bench.provenance import RunInfo, flat_config
-from psilon_bench.threads import available_cores, default_threads, step_flops
-from psilon_bench.train import (
+from psilon_bench.engine.monitor import build_monitor, check_evaluation
+from psilon_bench.engine.progress import RunProgress, live_output
+from psilon_bench.engine.threads import available_cores, default_threads, step_flops
+from psilon_bench.engine.train import (
     FitResult,
     MemberData,
     balanced_class_weights,
@@ -37,7 +32,13 @@ from psilon_bench.train import (
     member_chunks,
     plan_steps,
 )
-from psilon_bench.validation import validate
+from psilon_bench.errors import ConfigError, DataError
+from psilon_bench.measure.evaluate import evaluate_members, member_rows, task_columns
+from psilon_bench.records import io
+from psilon_bench.records.provenance import RunInfo, flat_config
+from psilon_bench.runner.checks import check_job
+from psilon_bench.runner.grid import Members
+from psilon_bench.runner.outcome import null_diverged_metrics
 
 
 def resolve_device(name: str) -> torch.device:
@@ -92,7 +93,7 @@ def run_experiment(
     draw progress on the terminal (None: `trainer.progress`, see `progress.live_output`).
     `info`: run id, config hash and overrides (default: from the folder name and `cfg`).
     """
-    validate(cfg)
+    check_job(cfg)
     info = info or RunInfo.of(cfg, Path(run_dir))
     if live is None:
         live = live_output(choice(cfg.trainer.progress), parallel=False)

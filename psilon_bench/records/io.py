@@ -108,7 +108,7 @@ def write_run(
             atomic_write(run_dir / name, text)
             written.append(run_dir / name)
     except OSError as err:  # disk full, read-only: remove what this call wrote, one line
-        from psilon_bench.output import output_error
+        from psilon_bench.records.output import output_error
 
         for path in written:
             path.unlink(missing_ok=True)

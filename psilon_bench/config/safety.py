@@ -1,4 +1,4 @@
-"""Configs that cannot run code or leak the environment (issue 8, item 6).
+"""Configs that cannot run code or leak the environment.
 
 Hydra instantiates `hydra.callbacks` entries, any `_target_` nested in a launcher's
 parameters, and `()` factories / handler classes of its logging configs, all right after
@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from psilon_bench.errors import ConfigError
 
 #: the one callback psilon-bench's own config defines (conf/config.yaml)
-VALIDATE_CALLBACK = "psilon_bench.hydra_app.ValidateBeforeWriting"
+VALIDATE_CALLBACK = "psilon_bench.cli.hydra_app.ValidateBeforeWriting"
 #: `_target_` keys Hydra resolves against its registered plugins only (core_plugins/hydra_plugins)
 PLUGIN_TARGETS = ("hydra.launcher._target_", "hydra.sweeper._target_")
 #: logging classes a config may name (Hydra's own handlers and the formatter; a FileHandler's

@@ -1,4 +1,4 @@
-"""Claiming a run folder before a job writes into it (issue 8 item 4, issue 7).
+"""Claiming a run folder before a job writes into it.
 
 A run never writes into a folder that holds another run's files. The claim takes an
 exclusive `flock` on the folder itself (released when the process ends, also by SIGKILL),
@@ -20,8 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from psilon_bench import io
 from psilon_bench.errors import UserError
+from psilon_bench.records import io
 
 
 class FolderRefused(UserError):

@@ -1,4 +1,4 @@
-"""Resumable, fault-tolerant `-m` sweeps (issue 7) and their processes (issue 8).
+"""Resumable, fault-tolerant `-m` sweeps and their processes.
 
 Parent side: `plan_jobs` lists every job of a basic sweep with its folder and config hash
 (validating each config), `precheck` refuses the sweep before anything runs when a job
@@ -21,9 +21,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from psilon_bench import io
-from psilon_bench.provenance import config_hash
-from psilon_bench.rundir import FolderRefused
+from psilon_bench.records import io
+from psilon_bench.records.provenance import config_hash
+from psilon_bench.records.rundir import FolderRefused
 
 KEY = "hydra.sweep.dir"
 

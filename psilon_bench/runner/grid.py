@@ -17,19 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from psilon_bench.baselines import uses_lr
+from psilon_bench.config.fields import values
+from psilon_bench.config.validation import member_seeds
 from psilon_bench.data.folds import fold_values
-from psilon_bench.validation import member_seeds
-
-
-def values(value: Any) -> list[float]:
-    """A config value that may be a scalar or a list, as a list of floats."""
-    if isinstance(value, (list, tuple, ListConfig)):
-        return [float(v) for v in value]
-    return [float(value)]
-
 
 #: (axis name, the values of that axis in a composed config), slowest-varying first.
 AXES: list[tuple[str, Callable[[DictConfig], list[Any]]]] = [

@@ -16,8 +16,8 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from psilon_bench.config import SCHEMAS, SUMMARY_SELECT_ON, Interval, choice
+from psilon_bench.config.safety import walk
 from psilon_bench.errors import ConfigError
-from psilon_bench.safety import walk
 
 #: what a split size means, quoted in every split error
 SPLIT_SIZES = "an int is a row count, a float a fraction in (0, 1) of the rows"
@@ -186,10 +186,6 @@ def _check_rules(cfg: DictConfig) -> None:
     trainer = cfg.trainer
     if trainer.epochs is None and trainer.steps is None:
         raise ConfigError("trainer.epochs and trainer.steps are both null; set one of them")
-    if str(cfg.model.name).startswith("sklearn_"):
-        from psilon_bench.baselines import check_config
-
-        check_config(cfg)
     reg = cfg.regularizer
     if "dispersion" in reg and "scale" in reg:
         if (reg.scale is None) == (reg.dispersion is None):

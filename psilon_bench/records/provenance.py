@@ -1,6 +1,6 @@
 """What a record says about where it came from: the config hash that identifies a job
-across re-runs (resumable sweeps, issue 7), the flat `cfg.*` columns, and the package
-version and git commit (`env.version`, `env.git_commit`; issue 11).
+across re-runs (resumable sweeps), the flat `cfg.*` columns, and the package
+version and git commit (`env.version`, `env.git_commit`).
 
 The hash covers the resolved config minus the keys in `HASH_EXCLUDE`, which change where
 output goes or how fast it comes, not what it is: output paths and the data folder
@@ -21,7 +21,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from psilon_bench import __version__, io
+from psilon_bench import __version__
+from psilon_bench.records import io
 
 #: Dotted keys (or key prefixes ending in ".") left out of the config hash.
 HASH_EXCLUDE = (
@@ -68,7 +69,9 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
 def git_commit() -> str | None:
     """HEAD of the git checkout this package runs from (`-dirty` when it has uncommitted
     changes to tracked files), or None for an installed wheel / no git."""
-    root = Path(__file__).resolve().parent.parent
+    import psilon_bench
+
+    root = Path(psilon_bench.__file__).resolve().parent.parent  # the checkout holding the package
     if not (root / ".git").exists():
         return None
     try:

@@ -24,10 +24,10 @@ import torch
 from torch import Tensor
 
 from psilon_bench.config import choice
+from psilon_bench.engine.plan import MemberData, StepPlan
 from psilon_bench.errors import ConfigError
 from psilon_bench.measure.metrics import predict, task_loss
 from psilon_bench.models.members import MemberModel
-from psilon_bench.plan import MemberData, StepPlan
 
 #: Learning-curve points a run keeps by default (`trainer.eval_every=null`).
 DEFAULT_POINTS = 100

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM during `psilon-bench run` (issue 8): the first SIGINT raises
+"""Ctrl-C and SIGTERM during `psilon-bench run`: the first SIGINT raises
 KeyboardInterrupt and the first SIGTERM raises `Terminated` in the main thread, so every
 `finally` and cleanup runs (no DONE is ever written for unfinished work); the signal is
 remembered, so the CLI reports it in one line (exit 130 / 143) even when it surfaced as

@@ -22,12 +22,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from psilon_bench.config import register_configs, register_resolvers
+from psilon_bench.config.options import check_choices, groups_help
+from psilon_bench.config.safety import install_hydra_guard
+from psilon_bench.config.validation import validate_launcher
 from psilon_bench.errors import ConfigError, SweepFailed, UserAbort, UserError
-from psilon_bench.options import check_choices, groups_help
-from psilon_bench.outcome import all_diverged, check_sweep_diverged
-from psilon_bench.output import check_output_dir, remove_created_dirs
-from psilon_bench.safety import install_hydra_guard
-from psilon_bench.validation import validate, validate_launcher
+from psilon_bench.records.output import check_output_dir, remove_created_dirs
+from psilon_bench.runner.checks import check_job
+from psilon_bench.runner.outcome import all_diverged, check_sweep_diverged
 
 _RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
 # conf/hydra/launcher/submitit_*.yaml refine the plugin's configs of the same name (typed by
@@ -37,7 +38,7 @@ warnings.filterwarnings("ignore", message=r"[\s\S]*validated against ConfigStore
 
 def register() -> None:
     """Schemas in the ConfigStore, the `psilon_uid` resolver and the safety check of every
-    composed config (`psilon_bench.safety`); idempotent."""
+    composed config (`psilon_bench.config.safety`); idempotent."""
     register_configs()
     register_resolvers()
     install_hydra_guard()
@@ -65,11 +66,11 @@ class ValidateBeforeWriting(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _abort_on_user_error(check_choices, config)
-        _abort_on_user_error(validate, config)
+        _abort_on_user_error(check_job, config)
         _abort_on_user_error(_check_output, config, "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from psilon_bench import sweep
+        from psilon_bench.runner import sweep
 
         _abort_on_user_error(validate_launcher, config)
         self.jobs = _abort_on_user_error(sweep.plan_jobs, config, _check_job)
@@ -82,7 +83,7 @@ class ValidateBeforeWriting(Callback):
             self.progress = sweep.SweepProgress(self.jobs).start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from psilon_bench import sweep
+        from psilon_bench.runner import sweep
 
         if self.progress is not None:
             self.progress.stop()
@@ -109,7 +110,7 @@ def _check_job(
     """Choices and values of one job's config; errors name the job (number and overrides)."""
     try:
         check_choices(config)
-        validate(config)
+        check_job(config)
     except UserError as err:
         if num is None:
             raise
@@ -130,7 +131,7 @@ def _abort_on_user_error(fn: Any, *args: Any) -> Any:
     except UserError as err:
         raise UserAbort(err) from err
     except Exception as ex:
-        from psilon_bench.cli import config_error_line
+        from psilon_bench.cli.error_lines import config_error_line
 
         line = config_error_line(ex)
         if line is None:
@@ -181,7 +182,7 @@ def run_app(cfg: DictConfig) -> Any:
 
     In a sweep a job that fails writes FAILED (its one-line error) and returns, so the
     sweep goes on; a job whose folder holds DONE with its config hash is skipped."""
-    from psilon_bench import io, provenance, rundir
+    from psilon_bench.records import io, provenance, rundir
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -191,7 +192,7 @@ def run_app(cfg: DictConfig) -> Any:
     launcher = _launcher(hc)
     separate = in_sweep and not launcher.endswith("BasicLauncher")  # a process per job
     if separate and launcher.endswith(("JoblibLauncher", "submitit_launcher.LocalLauncher")):
-        from psilon_bench.sweep import watch_parent
+        from psilon_bench.runner.sweep import watch_parent
 
         watch_parent()  # children of the sweep's parent die with it: no orphaned workers
     label = job_label(hc.job.num, list(hc.overrides.task)) if in_sweep else "run"
@@ -231,12 +232,12 @@ def _run_job(
     cfg: DictConfig, run_dir: Path, jobs: int, info: Any, label: str, in_sweep: bool
 ) -> str:
     """Train and write one job; in a sweep a failure writes FAILED and returns "failed"."""
-    from psilon_bench import startup
+    from psilon_bench.cli import startup
     from psilon_bench.config import choice
-    from psilon_bench.experiment import run_experiment
-    from psilon_bench.progress import live_output
-    from psilon_bench.summary import print_summary
-    from psilon_bench.threads import available_cores
+    from psilon_bench.engine.progress import live_output
+    from psilon_bench.engine.threads import available_cores
+    from psilon_bench.runner.experiment import run_experiment
+    from psilon_bench.runner.summary import print_summary
 
     startup.resume()  # the imports are done: the cyclic GC runs as usual from here
     live = live_output(choice(cfg.trainer.progress), parallel=jobs > 1)  # workers: no bars
@@ -250,7 +251,7 @@ def _run_job(
         print(f"error: {label}: {err}", file=sys.stderr, flush=True)
         return "failed"
     except Exception as err:
-        from psilon_bench.signals import received
+        from psilon_bench.cli.signals import received
 
         if not in_sweep or received():  # an error caused by Ctrl-C / SIGTERM is no failure
             raise
@@ -271,7 +272,7 @@ def _run_job(
 def _mark_failed(run_dir: Path, line: str) -> None:
     """FAILED with the one-line error, in place of whatever the job left; a folder that
     cannot take it (read-only, full) is said in one line (it holds no DONE either way)."""
-    from psilon_bench import io
+    from psilon_bench.records import io
 
     try:
         io.clear_run(run_dir)

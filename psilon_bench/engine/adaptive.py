@@ -24,8 +24,8 @@ import math
 import torch
 from torch import Tensor
 
+from psilon_bench.engine.plan import MemberData
 from psilon_bench.models.members import MemberModel
-from psilon_bench.plan import MemberData
 
 
 def log_cross_entropy(out: Tensor, y: Tensor) -> Tensor:
