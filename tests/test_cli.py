@@ -100,6 +100,7 @@ def test_regression_csv_dataset_run(tmp_path):
     assert r["task"] == "regression" and r["n_train"] == 300 and "test.rmse" in r and "test.r2" in r
 
 
+@pytest.mark.slow  # a two-job sweep in a subprocess; test_sweeps.py runs one in the fast suite
 def test_multirun_sweep_of_two_jobs(tmp_path):
     res = run_cli(["run", "-m", *QUICK, "model.width=8,16"], tmp_path)
     assert res.returncode == 0, res.stderr

@@ -78,7 +78,13 @@ def test_target_runs_sweeps_then_table_and_figure_into_results(target, protocol)
         assert any(f"psilon-bench plot results/{protocol}/runs --kind" in x for x in lines)
 
 
-@pytest.mark.parametrize(("target", "protocol"), TARGETS.items())
+@pytest.mark.parametrize(
+    ("target", "protocol"),
+    [  # the development target (how P6's recipe was chosen) runs in make test-full
+        pytest.param(t, p, marks=pytest.mark.slow) if t.endswith("-dev") else (t, p)
+        for t, p in TARGETS.items()
+    ],
+)
 def test_every_job_of_a_target_composes_and_validates(target, protocol):
     for full in ([], ["FULL=1"]):
         for line in _dry(target, "DATA_DIR=../shared/data", *full):

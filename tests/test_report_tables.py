@@ -154,6 +154,7 @@ def test_no_runs_and_unknown_plot_kind(sweep, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow  # subprocesses; tests/test_layout.py checks the same statically, fast
 def test_table_and_plot_import_neither_torch_nor_hydra(sweep, tmp_path):
     code = (
         "import sys; from psilon_bench.cli.main import main; "
