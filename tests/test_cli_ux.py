@@ -142,3 +142,17 @@ def test_readme_commands_quote_every_bracket():
         lexer.whitespace_split = True
         unquoted += [t for t in lexer if "[" in t and t[0] not in "'\""]
     assert not unquoted, unquoted
+
+
+def test_datasets_with_a_missing_data_dir_is_one_line(tmp_path, capsys):
+    from psilon_bench.cli import main as cli
+
+    missing, a_file = tmp_path / "no" / "such", tmp_path / "f.csv"
+    a_file.write_text("a,b\n1,2\n")
+    assert cli.main(["datasets", "--data-dir", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--data-dir {missing} does not exist" in err
+    assert cli.main(["datasets", "--data-dir", str(a_file)]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert cli.main(["datasets", "--data-dir", str(tmp_path)]) == 0  # an empty folder is fine
+    assert "breast_cancer" in capsys.readouterr().out

@@ -149,9 +149,34 @@ def test_no_runs_and_unknown_plot_kind(sweep, tmp_path, capsys):
     assert main(["plot", str(sweep), "--kind", "pie", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert (
-        err.count("\n") == 1 and "allowed: pareto, lambda-path, lipschitz, pruning, curves" in err
+        err.count("\n") == 1
+        and "allowed: all, pareto, lambda-path, lipschitz, pruning, curves" in err
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_plot_kind_all_draws_what_the_records_give_and_names_the_rest(sweep, tmp_path, capsys):
+    from psilon_bench.report.figures import KINDS
+
+    out = tmp_path / "all"
+    assert main(["plot", str(sweep), "--kind", "all", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    drawn = {p.stem for p in out.glob("*.png")}
+    skipped = {line.split()[1] for line in printed.splitlines() if line.startswith("skipped ")}
+    assert drawn and drawn | skipped == set(KINDS) and not drawn & skipped, printed
+    assert {"pareto", "lambda-path", "curves"} <= drawn  # the sweep holds what these need
+    assert "pruning" in skipped and {p.stem for p in out.glob("*.pdf")} == drawn
+    # a list names its kinds; one that does not fit is an error, and nothing is written
+    bad = tmp_path / "bad"
+    assert main(["plot", str(sweep), "--kind", "pareto,pruning", "--out", str(bad)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not bad.exists()
+    assert main(["plot", str(sweep), "--kind", "pareto,curves", "--out", str(bad)]) == 0
+    assert {p.name for p in bad.iterdir()} == {
+        "pareto.png",
+        "pareto.pdf",
+        "curves.png",
+        "curves.pdf",
+    }
 
 
 @pytest.mark.slow  # subprocesses; tests/test_layout.py checks the same statically, fast

@@ -81,7 +81,7 @@ def candidates(line: str) -> list[str]:
         return [f for f in DATASETS_FLAGS if f.startswith(current)]
     if before[0] in REPORT_FLAGS:  # folders complete through the shell's default
         if before[-1] == "--kind":
-            return [k for k in PLOT_KINDS if k.startswith(current)]
+            return [k for k in (*PLOT_KINDS, "all") if k.startswith(current)]
         return [f for f in REPORT_FLAGS[before[0]] if current and f.startswith(current)]
     if before[0] != "run":
         return []

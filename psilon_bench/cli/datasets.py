@@ -39,6 +39,11 @@ def datasets(rest: list[str]) -> int:
     from psilon_bench.data import list_datasets, resolve_data_dir
 
     data_dir = resolve_data_dir(PathsConfig(data_dir=ns.data_dir))
+    if ns.data_dir is not None and not data_dir.is_dir():
+        from psilon_bench.errors import UsageError
+
+        what = "is not a folder" if data_dir.exists() else "does not exist"
+        raise UsageError(f"psilon-bench datasets: --data-dir {ns.data_dir} {what} ({data_dir})")
     entries = list_datasets(data_dir)
 
     def table(described: bool) -> Table:

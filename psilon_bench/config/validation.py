@@ -175,8 +175,19 @@ def member_seeds(seeds: Any) -> list[int]:
     raise ConfigError(f"seeds must be a positive count or a list of integers >= 0; got {seeds!r}")
 
 
+def check_name(name: Any) -> None:
+    """`name` names a folder (results/runs/<name>/...): one path component, never `.` or `..`."""
+    text = str(name)
+    if not text or text in (".", "..") or "/" in text or "\\" in text:
+        raise ConfigError(
+            f"name={text!r} must be one folder name (no '/' or '\\', not '.' or '..'): it names "
+            "the run folder results/runs/<name>/; put runs elsewhere with paths.results_dir"
+        )
+
+
 def _check_rules(cfg: DictConfig) -> None:
     member_seeds(cfg.seeds)
+    check_name(cfg.name)
     select_on = cfg.summary.select_on
     if select_on is not None and select_on not in SUMMARY_SELECT_ON:
         raise ConfigError(

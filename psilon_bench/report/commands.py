@@ -180,7 +180,10 @@ def plot_parser() -> argparse.ArgumentParser:
         "dirs", nargs="+", metavar="DIR", help="folders holding run folders (searched recursively)"
     )
     p.add_argument(
-        "--kind", required=True, help="pareto, lambda-path, lipschitz, pruning or curves"
+        "--kind",
+        required=True,
+        help="pareto, lambda-path, lipschitz, pruning or curves; several with commas; all: every "
+        "kind the records hold what it needs for (the others are skipped with a note)",
     )
     p.add_argument(
         "--out", default=None, help="where <kind>.png and <kind>.pdf go (default: the first DIR)"
@@ -196,14 +199,28 @@ def plot(argv: list[str]) -> int:
     from psilon_bench.report.collect import collect
 
     ns = plot_parser().parse_args(argv)
-    if ns.kind not in figures.KINDS:
-        raise UserError(
-            f"--kind {ns.kind!r} is not a plot kind; allowed: {', '.join(figures.KINDS)}"
-        )
+    every = ns.kind == "all"
+    kinds = list(figures.KINDS) if every else [k.strip() for k in ns.kind.split(",") if k.strip()]
+    for kind in kinds or [ns.kind]:
+        if kind not in figures.KINDS:
+            raise UserError(
+                f"--kind {kind!r} is not a plot kind; allowed: all, {', '.join(figures.KINDS)}"
+            )
 
     collected = collect([Path(d) for d in ns.dirs])
-    fig = figures.draw(ns.kind, collected, select_on=ns.select_on)
+    drawn, skipped = {}, []
+    for kind in kinds:  # every figure first: an error leaves no file behind
+        try:
+            drawn[kind] = figures.draw(kind, collected, select_on=ns.select_on)
+        except UserError as err:
+            if not every:
+                raise
+            skipped.append(f"{kind} ({err})")
+    if not drawn:
+        raise UserError(f"--kind all: no figure fits these records: {'; '.join(skipped)}")
     out = Path(ns.out) if ns.out else Path(ns.dirs[0])
-    written = _save(fig, out, ns.kind)
+    written = [name for kind, fig in drawn.items() for name in _save(fig, out, kind)]
+    for line in skipped:
+        print(f"skipped {line}")
     print(f"written: {', '.join(written)} in {out}")
     return 0

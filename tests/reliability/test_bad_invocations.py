@@ -101,6 +101,9 @@ RUN: list[tuple[list[str], int, list[str]]] = [
     (["~seeds"], 2, ["seeds"]),
     (["model.width=${nope}"], 2, ["model.width", "nope"]),
     (["name=${now:}"], 2, ["interpolation"]),
+    (["name=../../x"], 2, ["name='../../x'", "one folder name"]),  # would leave results/
+    (["name=a/b"], 2, ["name='a/b'", "one folder name"]),
+    (["name=.."], 2, ["name='..'", "one folder name"]),
     (["-cn", "nope"], 2, ["nope"]),
     (["+hydra.job.env_set.LD_PRELOAD=/x.so"], 2, ["LD_PRELOAD"]),
     (["+split.fraction=0.5"], 2, ["split.fraction"]),
