@@ -281,3 +281,20 @@ def test_one_sort_per_block_picks_what_group_by_group_picks():
         assert a.keys() == b.keys()
         for k in a:
             assert (pd.isna(a[k]) and pd.isna(b[k])) or a[k] == b[k], k
+
+
+def test_the_same_config_run_twice_is_named(tmp_path, capsys):
+    from psilon_bench.cli.main import main
+
+    records = [rec(0, 0, 0.1, 0.3, 0.9), rec(1, 1, 0.1, 0.2, 0.8)]
+    for run in ("first/0", "again/0"):  # a sweep re-run in a new folder
+        write_run(tmp_path / run, "", records, done="abc123def4567890")
+    write_run(tmp_path / "other/0", "", records, done="fedcba")
+    collected = collect([tmp_path])
+    assert collected.repeated == {"abc123def4567890": [tmp_path / "again/0", tmp_path / "first/0"]}
+    (line,) = [n for n in collected.notes() if "the same config" in n]
+    assert "ran 2 times (config hash abc123def456)" in line and str(tmp_path / "first/0") in line
+    assert main(["table", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert "the same config ran 2 times" in capsys.readouterr().out
+    write_run(tmp_path / "solo/0", "", records, done="only")
+    assert collect([tmp_path / "solo"]).repeated == {}

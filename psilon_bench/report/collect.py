@@ -43,12 +43,14 @@ NOT_DATA = {"cfg.split.seed"}
 @dataclass
 class Collected:
     """The records of every complete run (one row per member and pruning amount), plus the
-    run folders that are incomplete or failed (path -> error line)."""
+    run folders that are incomplete or failed (path -> error line) and the complete runs
+    that share one config (config hash -> their folders: the same job run twice)."""
 
     records: pd.DataFrame
     runs: list[Path] = field(default_factory=list)
     incomplete: list[Path] = field(default_factory=list)
     failed: dict[Path, str] = field(default_factory=dict)
+    repeated: dict[str, list[Path]] = field(default_factory=dict)
 
     def notes(self) -> list[str]:
         """One line per incomplete or failed run (printed under the table)."""
@@ -60,7 +62,24 @@ class Collected:
                 f"{len(self.runs)} complete, {len(self.failed)} failed, "
                 f"{len(self.incomplete)} incomplete runs",
             )
+        for config_hash, runs in sorted(self.repeated.items()):
+            lines.append(
+                f"the same config ran {len(runs)} times (config hash {config_hash[:12]}), and "
+                f"every copy is counted: {', '.join(str(r) for r in runs)}; keep one of them, "
+                "or give table one sweep folder (a sweep re-run in its own hydra.sweep.dir "
+                "skips finished jobs)"
+            )
         return lines
+
+
+def repeated_configs(runs: list[Path]) -> dict[str, list[Path]]:
+    """Config hash -> the complete runs that hold it, where more than one does."""
+    by_hash: dict[str, list[Path]] = {}
+    for run in runs:
+        config_hash = io.done_hash(run)
+        if config_hash:
+            by_hash.setdefault(config_hash, []).append(run)
+    return {h: sorted(rs) for h, rs in by_hash.items() if len(rs) > 1}
 
 
 def scan(roots: list[Path]) -> tuple[list[Path], list[Path], dict[Path, str]]:
@@ -106,7 +125,7 @@ def collect(roots: list[Path]) -> Collected:
     frames = [io.collect(root) for root in roots]
     frame = pd.concat([f for f in frames if len(f)], ignore_index=True)
     frame = frame.drop_duplicates(subset=["path", "member", *_prune_cols(frame)])
-    return Collected(normalize(frame), complete, incomplete, failed)
+    return Collected(normalize(frame), complete, incomplete, failed, repeated_configs(complete))
 
 
 def _prune_cols(frame: pd.DataFrame) -> list[str]:
