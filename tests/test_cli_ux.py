@@ -156,3 +156,28 @@ def test_datasets_with_a_missing_data_dir_is_one_line(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
     assert cli.main(["datasets", "--data-dir", str(tmp_path)]) == 0  # an empty folder is fine
     assert "breast_cancer" in capsys.readouterr().out
+
+
+def test_axes_that_change_nothing_are_warned_about_and_noted(tmp_path, monkeypatch, capsys):
+    from conftest import compose_config
+
+    from psilon_bench.cli import main as cli
+    from psilon_bench.runner.grid import idle_axes
+
+    grid = "regularizer.strength=[1e-3,1e-2]"
+    assert len(idle_axes(compose_config([grid]))) == 1  # regularizer=none: identical members
+    assert idle_axes(compose_config([grid, "regularizer=l2"])) == []
+    assert idle_axes(compose_config(["model=sklearn_rf", "regularizer.strength=[1,2]"])) == []
+    (line,) = idle_axes(compose_config(["model=sklearn_rf", "optimizer.lr=[1e-3,1e-2]"]))
+    assert "model=sklearn_rf has no learning rate" in line
+    assert idle_axes(compose_config(["model=sklearn_mlp", "optimizer.lr=[1e-3,1e-2]"])) == []
+
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "trainer=quick", "trainer.steps=5", "seeds=2", grid, "trainer.progress=off"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr()
+    assert "warning: regularizer.strength has 2 values but regularizer=none" in out.err
+    assert "strength: regularizer=none uses none" in out.out
+    assert cli.main([*args[:-2], "regularizer=l2", grid, "trainer.progress=off"]) == 0
+    out = capsys.readouterr()
+    assert "warning" not in out.err and "regularizer=none uses none" not in out.out

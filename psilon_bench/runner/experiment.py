@@ -37,7 +37,7 @@ from psilon_bench.measure.evaluate import evaluate_members, member_rows, task_co
 from psilon_bench.records import io
 from psilon_bench.records.provenance import RunInfo, flat_config
 from psilon_bench.runner.checks import check_job
-from psilon_bench.runner.grid import Members
+from psilon_bench.runner.grid import Members, idle_axes
 from psilon_bench.runner.outcome import null_diverged_metrics
 
 
@@ -94,6 +94,8 @@ def run_experiment(
     `info`: run id, config hash and overrides (default: from the folder name and `cfg`).
     """
     check_job(cfg)
+    for line in idle_axes(cfg):
+        print(f"warning: {line}", file=sys.stderr)
     info = info or RunInfo.of(cfg, Path(run_dir))
     if live is None:
         live = live_output(choice(cfg.trainer.progress), parallel=False)

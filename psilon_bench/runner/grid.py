@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from psilon_bench.baselines import uses_lr
+from psilon_bench.baselines import is_baseline, uses_lr
 from psilon_bench.config.fields import values
 from psilon_bench.config.validation import member_seeds
 from psilon_bench.data.folds import fold_values
@@ -77,3 +77,24 @@ class Members:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+
+def idle_axes(cfg: DictConfig) -> list[str]:
+    """One warning line per member axis given several values that change nothing: strengths
+    under `regularizer=none` (a network's members are then identical; a baseline's strength
+    is its own penalty, so it counts there) and learning rates of an estimator without one
+    (the grid leaves them out)."""
+    lines = []
+    strengths = sorted(set(values(cfg.regularizer.strength)))
+    if len(strengths) > 1 and cfg.regularizer.name == "none" and not is_baseline(cfg.model):
+        lines.append(
+            f"regularizer.strength has {len(strengths)} values but regularizer=none uses none: "
+            f"the members of each seed are identical (pick a regularizer, e.g. regularizer=l2)"
+        )
+    lrs = sorted(set(values(cfg.optimizer.lr)))
+    if len(lrs) > 1 and not uses_lr(cfg.model):
+        lines.append(
+            f"optimizer.lr has {len(lrs)} values but model={cfg.model.name} has no learning "
+            "rate: they are left out (one member per seed and strength)"
+        )
+    return lines

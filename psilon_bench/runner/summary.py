@@ -120,6 +120,17 @@ def _axes(records: Sequence[dict[str, Any]]) -> list[str]:
     return found
 
 
+def _identical_strengths(records: Sequence[dict[str, Any]]) -> bool:
+    """Several strengths of a network under `regularizer=none` (they change nothing)."""
+    first = records[0]
+    network = not str(first.get("cfg.model.name", "")).startswith("sklearn_")
+    return (
+        network
+        and first.get("cfg.regularizer.name") == "none"
+        and len({r.get("strength") for r in records}) > 1
+    )
+
+
 def _columns(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     first = records[0]
     columns = [(k, label) for k, label in METRICS[first["task"]] if k in first]
@@ -241,6 +252,11 @@ def render(records: Sequence[dict[str, Any]], run_dir: Path | None, width: int |
         footer.append(f"sel: seeds for which {selected[2]} selects the setting (the report's rule)")
     else:
         footer.append("sel: nothing selected without a validation split (split.n_val=0)")
+    if "strength" in axes and _identical_strengths(records):
+        footer.append(
+            "strength: regularizer=none uses none, so each seed's members are identical "
+            "and sel only breaks a tie (the larger strength)"
+        )
     bound = first.get("path_norm.bound")
     if bound in BOUND_NOTE and any(k.startswith("path_norm") for k, _ in columns):
         footer.append(BOUND_NOTE[bound])
