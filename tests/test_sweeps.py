@@ -85,6 +85,7 @@ def test_sweep_with_a_failing_job_goes_on_and_resumes(tmp_path):
     assert "3 jobs, 0 skipped (already complete), 2 run, 1 failed" in res.stdout
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error: 1 job(s) failed, first") and "Traceback" not in res.stderr
+    assert f"re-run the same command with hydra.sweep.dir={sweep} to redo only those" in last
 
     # provenance of one job folder
     job0 = sweep / "0"

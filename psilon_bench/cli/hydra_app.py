@@ -31,6 +31,9 @@ from psilon_bench.runner.checks import check_job
 from psilon_bench.runner.outcome import all_diverged, check_sweep_diverged
 
 _RUN_TOKEN = f"{os.getpid():x}{secrets.token_hex(2)}"
+#: The folder of the sweep this process runs (set when it starts): the dispatcher names it
+#: when the sweep is interrupted, so that a re-run can resume into it.
+current_sweep_dir: str | None = None
 # conf/hydra/launcher/submitit_*.yaml refine the plugin's configs of the same name (typed by
 # them); Hydra 1.3 still supports that and warns about it on every composition.
 warnings.filterwarnings("ignore", message=r"[\s\S]*validated against ConfigStore schema")
@@ -72,6 +75,8 @@ class ValidateBeforeWriting(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from psilon_bench.runner import sweep
 
+        global current_sweep_dir
+        current_sweep_dir = str(config.hydra.sweep.dir)
         _abort_on_user_error(validate_launcher, config)
         self.jobs = _abort_on_user_error(sweep.plan_jobs, config, _check_job)
         _abort_on_user_error(_check_output, config, "hydra.sweep.dir")
@@ -94,7 +99,8 @@ class ValidateBeforeWriting(Callback):
             folder, error = result.failed[0]
             raise SweepFailed(
                 f"{len(result.failed)} job(s) failed, first {folder}: {error}"
-                " (fix it and re-run the same command to redo only those)"
+                f" (fix it and re-run the same command with hydra.sweep.dir={sweep_dir} to redo"
+                " only those)"
             )
         _abort_on_user_error(check_sweep_diverged, sweep_dir)
 

@@ -113,9 +113,12 @@ def _guarded(command) -> int:  # noqa: ANN001
                 name = "SIGINT"
             else:
                 return _report(ex)
+        app = sys.modules.get("psilon_bench.cli.hydra_app")
+        sweep_dir = getattr(app, "current_sweep_dir", None)
+        again = f" with hydra.sweep.dir={sweep_dir}" if sweep_dir else ""
         print(
-            f"interrupted ({name}): unfinished runs hold no DONE; re-run the same command "
-            "(same hydra.sweep.dir for a sweep) to finish them",
+            f"interrupted ({name}): unfinished runs hold no DONE; re-run the same command"
+            f"{again} to finish them",
             file=sys.stderr,
         )
         return EXIT_CODES[name]

@@ -112,7 +112,9 @@ def test_parallel_sweep_parent_signal_leaves_no_process_behind(tmp_path, sig):
     _, err = proc.communicate(timeout=60)
     if sig != signal.SIGKILL:
         assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], err
-        assert "interrupted" in err
+        assert (
+            "interrupted" in err and f"re-run the same command with hydra.sweep.dir={sweep}" in err
+        )
     _wait_for(lambda: not _alive(kids), timeout=10)
     assert time.monotonic() - sent < 10
     assert not list(sweep.rglob(io.DONE))
