@@ -178,6 +178,6 @@ def test_axes_that_change_nothing_are_warned_about_and_noted(tmp_path, monkeypat
     out = capsys.readouterr()
     assert "warning: regularizer.strength has 2 values but regularizer=none" in out.err
     assert "strength: regularizer=none uses none" in out.out
-    assert cli.main([*args[:-2], "regularizer=l2", grid, "trainer.progress=off"]) == 0
+    assert cli.main([*args[:-2], "regularizer=l2", grid, "trainer.progress=off", "name=b"]) == 0
     out = capsys.readouterr()
     assert "warning" not in out.err and "regularizer=none uses none" not in out.out

@@ -37,6 +37,7 @@ from psilon_bench.data import (
 )
 from psilon_bench.data import openml as openml_module
 from psilon_bench.data.from_frame import table_from_frame
+from psilon_bench.data.preprocess import fit_features
 from psilon_bench.data.registry import is_available
 from psilon_bench.data.synthetic import teacher_forward
 from psilon_bench.errors import DataError
@@ -473,11 +474,14 @@ def test_onehot_unseen_category_and_ordinal(tmp_path: Path) -> None:
         split = make_split(table, split_cfg(), prep_cfg(), seed=seed)
         if 40 not in split.indices["train"]:
             break
-    assert split.feature_names == ["x", "color=green", "color=red"]
+    # the categories are the whole column's values: blue has its column, though no training
+    # row holds it (every member's split encodes to the same columns)
+    assert split.feature_names == ["x", "color=blue", "color=green", "color=red"]
     part = "val" if 40 in split.indices["val"] else "test"
     X = split.X_val if part == "val" else split.X_test
     row = X[list(split.indices[part]).index(40)]
-    assert row[1] == 0 and row[2] == 0  # unseen category -> all zeros
+    assert row[1:].tolist() == [1, 0, 0]
+    assert not split.X_train[:, 1].any()  # blue: 0 on every training row
     assert set(np.unique(split.X_train[:, 1:])) == {
         0.0,
         1.0,
@@ -487,7 +491,13 @@ def test_onehot_unseen_category_and_ordinal(tmp_path: Path) -> None:
     )
     assert ordinal.feature_names == ["x", "color"]
     X = ordinal.X_val if part == "val" else ordinal.X_test
-    assert X[list(ordinal.indices[part]).index(40), 1] == -1  # unseen -> -1
+    assert X[list(ordinal.indices[part]).index(40), 1] == 0  # blue < green < red
+    # fitted on the training rows alone, a value outside them is all zeros / -1
+    train_only = fit_features(table.X.iloc[split.indices["train"]], ["color"], "onehot", False)
+    assert train_only.feature_names == ["x", "color=green", "color=red"]
+    assert train_only.transform(table.X.iloc[[40]])[0, 1:].tolist() == [0, 0]
+    codes = fit_features(table.X.iloc[split.indices["train"]], ["color"], "ordinal", False)
+    assert codes.transform(table.X.iloc[[40]])[0, 1] == -1
     listed = load_table(
         dataset(name="cat", source="csv", path="cat.csv", categorical=["x"]), tmp_path
     )
@@ -543,8 +553,8 @@ def test_unencodable_text_column(tmp_path: Path) -> None:
         dataset(name="text", source="csv", path="text.csv", categorical=["comment"]), tmp_path
     )
     assert (
-        make_split(forced, split_cfg(), prep_cfg(), seed=0).n_features == 1 + 48
-    )  # x + training notes
+        make_split(forced, split_cfg(), prep_cfg(), seed=0).n_features == 1 + 80
+    )  # x + every note of the column
     message = error_of(
         load_table,
         dataset(name="text", source="csv", path="text.csv", categorical=["nope"]),
@@ -583,10 +593,8 @@ def test_class_absent_from_training_rows(tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": np.arange(41.0), "target": ["a"] * 20 + ["b"] * 20 + ["c"]})
     write_csv(tmp_path / "rare.csv", frame)
     table = load_table(dataset(name="rare", source="csv", path="rare.csv"), tmp_path)
-    message = error_of(
-        make_split, table, split_cfg(n_train=2, n_val=None, n_test=None), prep_cfg(), 0
-    )
-    assert message.startswith("class 'c' of rare is absent") and "split.n_train=2" in message
+    split = make_split(table, split_cfg(n_train=2, n_val=None, n_test=None), prep_cfg(), 0)
+    assert split.missing_classes == ["c"] and split.n_classes == 3  # a warning, not an error
     message = error_of(
         make_split, table, split_cfg(n_train=1, n_val=None, n_test=None), prep_cfg(), 0
     )

@@ -119,7 +119,7 @@ BAD = {
     ),
     "missing class": (
         {**SPLITS, "folds": [{"train": list(range(0, 16, 2)), "test": [20, 21]}]},
-        "folds[0].train less val lacks class",
+        "folds[0].train less val hold a single class",
     ),
     "unreadable": ("{not json", "cannot read"),
 }
@@ -169,3 +169,28 @@ def test_table_averages_a_kfold_run_over_folds(tmp_path):
     table = pd.read_csv(tmp_path / "t" / "table.csv")
     assert table["n"].tolist() == [6]
     assert table["test.accuracy.mean"].iloc[0] == pytest.approx(best["test.accuracy"].mean())
+
+
+def test_a_class_rarer_than_the_folds_warns_and_every_class_is_kept(tmp_path, capsys):
+    """A class with fewer rows than folds is absent from some folds' training rows: the run
+    goes on (networks and scikit-learn alike), names the class and its count once per fold,
+    and records it; every model still outputs every class."""
+    rng = np.random.default_rng(1)
+    y = ["a", "b"] * 20 + ["rare", "rare"]
+    frame = pd.DataFrame({"x": rng.normal(size=42), "z": rng.normal(size=42), "y": y})
+    path = tmp_path / "rare.csv"
+    frame.to_csv(path, index=False)
+    base = ["dataset=csv", f"dataset.path={path}", "split.kind=kfold", "split.n_folds=4"]
+    base += ["seeds=1", "trainer=quick", "trainer.steps=5"]
+    for model in (["model=mlp"], ["model=sklearn_logistic", "regularizer=none"]):
+        cfg = compose_config([*base, *model])
+        records = run_experiment(cfg, tmp_path / model[0], threads=1)
+        lines = capsys.readouterr().err.strip().splitlines()
+        lacking = sorted(r["fold"] for r in records if r["data.missing_classes"])
+        assert lacking and len(lacking) < 4, records  # 2 rows in 4 folds: some folds lack it
+        assert all(r["data.missing_classes"] in ([], ["rare"]) for r in records)
+        assert len(lines) == len(lacking), lines
+        for fold, line in zip(lacking, lines):
+            assert line.startswith("warning: class 'rare' (2 rows) of rare is absent")
+            assert f"training rows of fold {fold};" in line
+        assert all(r["d_out"] == 3 and math.isfinite(r["test.log_loss"]) for r in records)

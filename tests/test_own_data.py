@@ -101,3 +101,55 @@ def test_miami_housing_drops_the_parcel_id():
     cfg = _dataset(["dataset=miami_housing"])
     table = load_table(cfg, SHARED_DATA)
     assert "PARCELNO" not in table.X.columns and table.n_features == 15
+
+
+def test_a_rare_category_and_a_missing_text_value_give_every_member_one_width(tmp_path):
+    """A text column with a value on one row and a missing value on another: whichever
+    members' training rows miss them, every member encodes to the same columns (the
+    categories are the whole column's values), and the run goes on."""
+    import pandas as pd
+
+    from psilon_bench.data import make_split
+    from psilon_bench.runner.experiment import run_experiment
+
+    rng = np.random.default_rng(0)
+    colour = rng.choice(["red", "blue", "green"], size=60).astype(object)
+    colour[7], colour[11] = "violet", None  # one rare value, one missing value
+    y = (rng.normal(size=60) > 0).astype(int)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "colour": colour, "y": y})
+    path = tmp_path / "colours.csv"
+    frame.to_csv(path, index=False)
+    overrides = ["dataset=csv", f"dataset.path={path}", "seeds=6", "trainer=quick"]
+    cfg = compose_config([*overrides, "trainer.steps=5"])
+    table = load_table(cfg.dataset, tmp_path)
+    splits = [make_split(table, cfg.split, cfg.preprocess, seed) for seed in range(6)]
+    assert len({s.n_features for s in splits}) == 1
+    names = splits[0].feature_names
+    assert {"colour=violet", "colour=red"} <= set(names) and len(names) == 1 + 5  # + missing
+    in_train = [7 in s.indices["train"] for s in splits]
+    assert any(in_train) and not all(in_train)  # the rare row trains some members only
+    for s in splits:  # its column is 1 on its row alone, wherever that row went
+        part = next(p for p, rows in s.indices.items() if 7 in rows)
+        column = getattr(s, f"X_{part}")[:, names.index("colour=violet")]
+        assert column.sum() == 1
+    records = run_experiment(cfg, tmp_path / "run", threads=1)
+    assert len(records) == 6 and len({r["d_in"] for r in records}) == 1
+
+
+def test_dataset_path_relative_to_the_current_folder(tmp_path, monkeypatch):
+    """`dataset.path=sub/x.csv` finds the file from the current folder when paths.data_dir
+    does not hold it; the data folder still comes first."""
+    import pandas as pd
+
+    (tmp_path / "sub").mkdir()
+    frame = pd.DataFrame({"a": np.arange(30.0), "y": [0, 1, 2] * 10})
+    frame.to_csv(tmp_path / "sub" / "x.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config(["dataset=csv", "dataset.path=sub/x.csv"])
+    assert load_table(cfg.dataset, tmp_path / "data").n_rows == 30
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    frame.head(12).to_csv(tmp_path / "data" / "sub" / "x.csv", index=False)
+    assert load_table(cfg.dataset, tmp_path / "data").n_rows == 12
+    missing = compose_config(["dataset=csv", "dataset.path=sub/nope.csv"])
+    with pytest.raises(DataError, match="nor in the current folder"):
+        load_table(missing.dataset, tmp_path / "data")

@@ -10,6 +10,10 @@
   "test": [...]}, ...]}` of 0-based data-row indices. Fold f trains on its train rows
   (less the `val` rows), is validated on `val` (hyper-parameters are selected there, never
   on a test row) and tests on its test rows; `val` must not meet any fold's test rows.
+
+A class with fewer rows than folds (or one a split file leaves out of a fold's training
+rows) is absent from some folds' training rows: the run goes on and warns
+(`Split.missing_classes`); training rows of a single class are an error.
 """
 
 from __future__ import annotations
@@ -158,13 +162,15 @@ def _disjoint(a: np.ndarray, b: np.ndarray, where: str) -> None:
 
 
 def _all_classes(table: Table, rows: np.ndarray, where: str) -> None:
+    """Training rows must hold two classes at least (absent ones are warned about per
+    member, `Split.missing_classes`)."""
     if table.task != "classification":
         return
-    absent = sorted(set(range(table.n_classes)) - set(np.unique(table.y[rows]).tolist()))
-    if absent:
+    present = np.unique(table.y[rows])
+    if len(present) < 2:
         raise DataError(
-            f"{where} lacks class {table.class_names[absent[0]]!r} of {table.name} "
-            f"({len(absent)} of {table.n_classes} classes absent)"
+            f"{where} hold a single class ({table.class_names[present[0]]!r}) of {table.name}; "
+            "a classifier needs two"
         )
 
 
@@ -194,3 +200,24 @@ def kfold_rows(table: Table, order: np.ndarray, n_folds: int, fold: int, stratif
             table, rows["train"], f"split.n_folds={n_folds}: the training rows of fold {fold}"
         )
     return rows
+
+
+def missing_classes(table: Table, train_rows: np.ndarray) -> list[str]:
+    """The classes of `table` (their names) that `train_rows` lack."""
+    if table.task != "classification":
+        return []
+    present = set(np.unique(table.y[train_rows]).tolist())
+    return [table.class_names[c] for c in range(table.n_classes) if c not in present]
+
+
+def missing_classes_line(table: Table, missing: list[str], where: str) -> str:
+    """One warning line naming the absent classes, each with its row count in the data."""
+    counts = np.bincount(table.y.astype(np.int64), minlength=table.n_classes)
+    code = {name: c for c, name in enumerate(table.class_names)}
+    named = [f"{n!r} ({counts[code[n]]} row{'s' if counts[code[n]] != 1 else ''})" for n in missing]
+    shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+    return (
+        f"class{'es' if len(missing) > 1 else ''} {shown} of {table.name} "
+        f"{'are' if len(missing) > 1 else 'is'} absent from the training rows of {where}; "
+        "the model still outputs every class (records: data.missing_classes)"
+    )

@@ -189,8 +189,14 @@ def _load_csv(dataset_cfg: Any, data_dir: Path) -> Table:
                 f"{path.parent}, or {DATA_DIR_HINT}"
             ) from None
     else:
+        here = (
+            ""
+            if Path(dataset_cfg.path).expanduser().is_absolute()
+            else ", nor in the current folder"
+        )
         raise DataError(
-            f"dataset file not found: {path} (dataset.path={dataset_cfg.path}); {DATA_DIR_HINT}"
+            f"dataset file not found: {path} (dataset.path={dataset_cfg.path}{here}); "
+            f"{DATA_DIR_HINT}"
         )
     from .from_frame import table_from_frame
 

@@ -4,10 +4,13 @@ Features, in the table's column order:
 - numeric: missing values -> the training median (`impute=median`; with `none` a missing
   value is an error); then standardized with the training mean and std (ddof 0) when
   `standardize`; a constant column gets scale 1.
-- categorical `onehot`: one 0/1 column per category seen in training (`col=value`), an
-  unseen category -> all zeros; one-hot columns are not standardized. `ordinal`: codes
-  0..k-1 of the sorted training categories, unseen -> -1, standardized like a numeric
-  column. A missing category is its own category (`impute=median`).
+- categorical: the categories are the values of the whole column (`column_categories`:
+  values only, never a label), so every member's split encodes to the same columns, also
+  when a rare category misses some members' training rows. `onehot`: one 0/1 column per
+  category (`col=value`), not standardized; `ordinal`: codes 0..k-1 of the sorted
+  categories, standardized like a numeric column. A missing value is its own category
+  (`impute=median`; with `none` an error); a value outside the categories (a caller that
+  fits on training rows alone) is all zeros / -1.
 Regression target: `iqr` (y - median) / (IQR / 2), `standard` (y - mean) / std, `none`;
 a zero spread gets scale 1.
 """
@@ -106,13 +109,21 @@ class FeatureEncoder:
             return ((self._encode(X) - self.mean) / self.scale).astype(np.float32)
 
 
+def column_categories(X: pd.DataFrame | NumericFrame, columns: list[str]) -> dict[str, list]:
+    """Each categorical column's categories over all rows of `X` (sorted; missing values as
+    their own category)."""
+    return {col: sorted(set(_category_values(X[col])), key=sort_key) for col in columns}
+
+
 def fit_features(
     X_train: pd.DataFrame | NumericFrame,
     categorical_columns: list[str],
     encoding: Encoding | str,
     standardize: bool,
+    categories: dict[str, list] | None = None,
 ) -> FeatureEncoder:
-    """Fit imputation, encoding and standardization on the training rows."""
+    """Fit imputation, encoding and standardization on the training rows; `categories`:
+    the categories of each categorical column (default: those of the training rows)."""
     encoding = Encoding(encoding)
     categorical: dict[str, list[str]] = {}
     medians: dict[str, float] = {}
@@ -120,7 +131,10 @@ def fit_features(
     standardized: list[bool] = []  # per encoded column
     for col in X_train.columns:
         if col in categorical_columns:
-            cats = sorted(set(_category_values(X_train[col])), key=sort_key)
+            if categories is not None and col in categories:
+                cats = list(categories[col])
+            else:
+                cats = sorted(set(_category_values(X_train[col])), key=sort_key)
             categorical[col] = cats
             if encoding == Encoding.onehot:
                 names += [f"{col}={c}" for c in cats]

@@ -26,9 +26,16 @@ def resolve_data_dir(paths_cfg: Any = None) -> Path:
 
 
 def dataset_file(dataset_cfg: Any, data_dir: Path) -> Path:
-    """Where `dataset.path` points: absolute as given, else inside `data_dir`."""
+    """Where `dataset.path` points: absolute as given; a relative path inside `data_dir`,
+    else from the current folder when the file is there (else inside `data_dir`, the path
+    errors name)."""
     path = Path(dataset_cfg.path).expanduser()
-    return path if path.is_absolute() else Path(data_dir) / path
+    if path.is_absolute():
+        return path
+    inside = Path(data_dir) / path
+    if not inside.is_file() and path.is_file():
+        return path.resolve()
+    return inside
 
 
 def _registry_files() -> dict[str, Any]:

@@ -20,8 +20,8 @@ import numpy as np
 from psilon_bench.config import Impute, choice
 from psilon_bench.errors import DataError
 
-from .folds import SplitFile, kfold_rows
-from .preprocess import check_missing, fit_features, fit_target
+from .folds import SplitFile, kfold_rows, missing_classes
+from .preprocess import check_missing, column_categories, fit_features, fit_target
 from .table import Table
 
 PARTS = ("train", "val", "test")
@@ -46,6 +46,7 @@ class Split:
     target_scale: float = 1.0
     name: str = ""
     indices: dict[str, np.ndarray] = field(default_factory=dict)  # Table rows of each part
+    missing_classes: list[str] = field(default_factory=list)  # classes the training rows lack
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -166,14 +167,6 @@ def _check_training_classes(table: Table, y_train: np.ndarray, n_train: Any) -> 
             f"the {len(y_train)} training rows of {table.name} (split.n_train={n_train}) hold a "
             f"single class ({table.class_names[present[0]]!r}); use more training rows or split.stratify=true"
         )
-    absent = [
-        table.class_names[c] for c in range(table.n_classes) if c not in set(present.tolist())
-    ]
-    if absent:
-        raise DataError(
-            f"class {absent[0]!r} of {table.name} is absent from the {len(y_train)} training rows "
-            f"(split.n_train={n_train}); use more training rows or split.stratify=true"
-        )
 
 
 # --------------------------------------------------------------------------------------
@@ -231,6 +224,9 @@ def make_split(
         table.categorical_columns,
         preprocess_cfg.categorical,
         preprocess_cfg.standardize,
+        column_categories(table.X, table.categorical_columns)
+        if table.categorical_columns
+        else None,
     )
     X = {part: encoder.transform(table.X.iloc[idx]) for part, idx in rows.items()}
     if classification:
@@ -247,5 +243,5 @@ def make_split(
         X["train"], y["train"], X["val"], y["val"], X["test"], y["test"],
         task=table.task, n_classes=table.n_classes, feature_names=encoder.feature_names,
         class_names=list(table.class_names), target_center=center, target_scale=scale,
-        name=table.name, indices=rows,
+        name=table.name, indices=rows, missing_classes=missing_classes(table, rows["train"]),
     )  # fmt: skip

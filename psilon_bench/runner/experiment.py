@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from psilon_bench import baselines, models, regularizers
 from psilon_bench import data as data_pkg
 from psilon_bench.config import choice
+from psilon_bench.data.folds import missing_classes_line
 from psilon_bench.engine.monitor import build_monitor, check_evaluation
 from psilon_bench.engine.progress import RunProgress, live_output
 from psilon_bench.engine.threads import available_cores, default_threads, step_flops
@@ -126,6 +127,11 @@ def _run(
         }
     for warning in table.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for (seed, fold), split in by_key.items():
+        if split.missing_classes:
+            where = f"fold {fold}" if fold is not None else f"the split of seed {seed}"
+            line = missing_classes_line(table, split.missing_classes, where)
+            print(f"warning: {line}", file=sys.stderr)
     splits = [by_key[k] for k in keys]
     first = splits[0]
     d_out = first.n_classes if first.task == "classification" else 1
@@ -179,6 +185,7 @@ def _run(
                 "n_val": splits[e].sizes["val"],
                 "n_test": splits[e].sizes["test"],
                 "data.warnings": list(table.warnings),
+                "data.missing_classes": list(splits[e].missing_classes),
                 **evaluated,
                 "train.final_loss": fitted.final_loss[e],
                 "time.wall_s": fitted.wall_time_s,

@@ -195,7 +195,7 @@ RUN: list[tuple[list[str], int, list[str]]] = [
     ([*cd("data"), "dataset=huge", "preprocess.standardize=false"], 2, ["float32", "'a'"]),
     ([*cd("data"), "dataset=corrupt"], 2, ["corrupt.csv.gz"]),
     ([*cd("data"), "dataset=one_class"], 2, ["one_class", "single class"]),
-    (["dataset=iris", "split.n_train=2", "split.stratify=false"], 2, ["split"]),
+    (["dataset=iris", "split.n_train=1"], 2, ["split.n_train=1", "single class"]),
     # output folders and paths
     (["paths.results_dir=PRESETS/victim.txt"], 2, ["victim.txt", "not a folder"]),
     (["paths.results_dir=/tmp/résultats"], 2, ["paths.results_dir", "quote"]),
