@@ -8,7 +8,12 @@ import math
 import numpy as np
 import pytest
 from conftest import compose_config
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import (
     accuracy_score,
@@ -39,6 +44,14 @@ def _direct(name: str, task: str, strength: float, seed: int, lr: float | None =
             max_iter=40,
             random_state=seed,
         )
+    if name == "sklearn_hgb":
+        boost = (
+            HistGradientBoostingClassifier
+            if task == "classification"
+            else HistGradientBoostingRegressor
+        )
+        return boost(learning_rate=lr, l2_regularization=strength, max_iter=30,
+                     early_stopping=False, random_state=seed)  # fmt: skip
     if name == "sklearn_logistic":
         return LogisticRegression(C=1 / strength if strength else np.inf, max_iter=1000)
     if name == "sklearn_ridge":
@@ -72,6 +85,8 @@ CASES = [
     ("sklearn_rf", "diabetes", [0.0, 5.0]),
     ("sklearn_mlp", "wine", [0.0, 0.1]),
     ("sklearn_mlp", "diabetes", [1e-3]),
+    ("sklearn_hgb", "wine", [0.0, 1.0]),
+    ("sklearn_hgb", "diabetes", [0.0]),
 ]
 MLP_KEYS = ["model.width=16", "model.depth=2", "model.max_iter=40", "optimizer.lr=[1e-3,1e-2]"]
 
@@ -86,6 +101,9 @@ def test_records_equal_scikit_learn_on_the_same_split(tmp_path, name, dataset, g
     if name == "sklearn_mlp":
         overrides += MLP_KEYS
         lrs = [1e-3, 1e-2]
+    if name == "sklearn_hgb":
+        overrides += ["model.max_iter=30", "optimizer.lr=[0.05,0.3]"]
+        lrs = [0.05, 0.3]
     cfg = compose_config([*overrides, "seeds=[0,3]", "trainer.threads=1"])
     records = run_experiment(cfg, tmp_path / "run", threads=1)
     assert records == read_records(tmp_path / "run")

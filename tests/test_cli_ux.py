@@ -21,8 +21,8 @@ def test_help_lists_options_without_schemas(tmp_path):
     assert res.returncode == 0, res.stderr
     groups = res.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
     assert (
-        "model: ewn_mlp, mlp, psilon_net, psilon_resnet, sklearn_logistic, sklearn_mlp, sklearn_rf, "
-        "sklearn_ridge, standard_net, swn_mlp" in groups
+        "model: ewn_mlp, mlp, psilon_net, psilon_resnet, sklearn_hgb, sklearn_logistic, sklearn_mlp, "
+        "sklearn_rf, sklearn_ridge, standard_net, swn_mlp" in groups
     )
     assert "base_" not in groups
 

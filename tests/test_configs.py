@@ -91,6 +91,7 @@ def _range_cases():
         schemas.WeightNormConfig: ("model", "psilon_net"),
         schemas.SklearnLinearConfig: ("model", "sklearn_logistic"),
         schemas.SklearnForestConfig: ("model", "sklearn_rf"),
+        schemas.SklearnHGBConfig: ("model", "sklearn_hgb"),
         schemas.RegularizerConfig: ("regularizer", "l2"),
         schemas.LpBridgeConfig: ("regularizer", "lp_bridge"),
         schemas.SoftDiamondConfig: ("regularizer", "soft_diamond"),

@@ -12,7 +12,9 @@ estimator's own penalty:
 - `sklearn_rf`: `min_samples_leaf` of the random forest (whole numbers; 0 and 1 = grown trees);
 - `sklearn_mlp`: alpha (L2) of `MLPClassifier` / `MLPRegressor` (Adam, `model.width` x
   `model.depth` ReLU units, mini-batches of `model.batch_size`), with `optimizer.lr` as its
-  `learning_rate_init`: a list of rates is a member axis, as for the networks.
+  `learning_rate_init`: a list of rates is a member axis, as for the networks;
+- `sklearn_hgb`: l2_regularization of `HistGradientBoostingClassifier` / `Regressor`, with
+  `optimizer.lr` as its `learning_rate` (a member axis too); no early stopping of its own.
 
 The other baselines have no learning rate: their `lr` axis is a single null.
 `trainer.class_weight=balanced` weights the training rows by n / (K n_c) (`sample_weight`,
@@ -37,9 +39,10 @@ TASKS = {
     "sklearn_ridge": "regression",
     "sklearn_rf": None,
     "sklearn_mlp": None,
+    "sklearn_hgb": None,
 }
 #: Baselines whose members have a learning rate (`optimizer.lr`).
-WITH_LR = {"sklearn_mlp"}
+WITH_LR = {"sklearn_mlp", "sklearn_hgb"}
 OTHER = {"sklearn_logistic": "sklearn_ridge", "sklearn_ridge": "sklearn_logistic"}
 PROBA_FLOOR = 1e-15
 NULL_KEYS = (
@@ -142,6 +145,24 @@ def estimator(
             max_iter=model_cfg.max_iter,
             tol=model_cfg.tol,
             n_iter_no_change=model_cfg.n_iter_no_change,
+            random_state=seed,
+        )
+    if name == "sklearn_hgb":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        boost = (
+            HistGradientBoostingClassifier
+            if task == "classification"
+            else HistGradientBoostingRegressor
+        )
+        return boost(
+            learning_rate=lr,
+            l2_regularization=strength,
+            max_iter=model_cfg.max_iter,
+            max_leaf_nodes=model_cfg.max_leaf_nodes,
+            min_samples_leaf=model_cfg.min_samples_leaf,
+            max_features=float(model_cfg.max_features),
+            early_stopping=False,
             random_state=seed,
         )
     raise ConfigError(

@@ -118,3 +118,16 @@ class SklearnMLPConfig:
     max_iter: int = ranged(300, 1)  # epochs at most
     tol: float = ranged(1e-4, 0, None, "left")  # stop when the training loss improves less
     n_iter_no_change: int = ranged(10, 1)  # ... for this many epochs
+
+
+@dataclass
+class SklearnHGBConfig:
+    """scikit-learn histogram gradient boosting baseline (`psilon_bench.baselines.sklearn`):
+    `regularizer.strength` is its l2_regularization and `optimizer.lr` its learning_rate (both
+    member axes). No early stopping on a split of its own: the run's validation rows select."""
+
+    name: str = "sklearn_hgb"
+    max_iter: int = ranged(200, 1)  # boosting rounds
+    max_leaf_nodes: int = ranged(31, 2)  # leaves per tree
+    min_samples_leaf: int = ranged(20, 1)  # rows per leaf at least
+    max_features: float = ranged(1.0, 0, 1, "right")  # fraction of features per split

@@ -12,6 +12,7 @@ from psilon_bench.config.fields import ranged
 from psilon_bench.config.model import (
     MLPConfig,
     SklearnForestConfig,
+    SklearnHGBConfig,
     SklearnLinearConfig,
     SklearnMLPConfig,
     WeightNormConfig,
@@ -102,6 +103,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("model", "base_sklearn_linear"): SklearnLinearConfig,
     ("model", "base_sklearn_forest"): SklearnForestConfig,
     ("model", "base_sklearn_mlp"): SklearnMLPConfig,
+    ("model", "base_sklearn_hgb"): SklearnHGBConfig,
     ("regularizer", "base_regularizer"): RegularizerConfig,
     ("regularizer", "base_lp_bridge"): LpBridgeConfig,
     ("regularizer", "base_soft_diamond"): SoftDiamondConfig,
