@@ -149,7 +149,7 @@ table-small-data: setup  ## P6: all models on every offline classification set, 
 	  pre="dataset=csv dataset.path=$$(realpath $$csv) split.kind=predefined"; \
 	  $(call P6_CELL,$$pre,pre-$$name); \
 	done; fi
-	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline sklearn_rf
+	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline mlp+weight_decay,sklearn_rf
 
 # How the recipe's early stopping and width were chosen (issue 9), without P6's test rows: the
 # networks of P6 under each candidate (trainer.keep_best x model.width) on fresh split draws of

@@ -103,3 +103,17 @@ def test_skipped_with_fewer_than_three_datasets_and_small_samples_without_diagra
     res = stats.compute(block(ACC[:4]), baseline=None)  # Friedman yes, CD diagram needs 5
     assert not res.skipped() and res.rank_result is None
     assert any("at least 5 datasets" in n for n in res.notes)
+
+
+def test_several_baselines_give_one_block_of_tests_each():
+    """`--baseline A,B`: the rows against A (as with A alone), then those against B (as with
+    B alone); ranks and Friedman are the same in both."""
+    both = stats.compute(block(), baseline=["mlp+none", "mlp+l2"]).table
+    alone = [stats.compute(block(), baseline=b).table for b in ("mlp+none", "mlp+l2")]
+    assert both["baseline"].tolist() == ["mlp+none"] * 4 + ["mlp+l2"] * 4
+    pd.testing.assert_frame_equal(both.iloc[:4].reset_index(drop=True), alone[0])
+    pd.testing.assert_frame_equal(both.iloc[4:].reset_index(drop=True), alone[1])
+    versus_l2 = both[both["baseline"] == "mlp+l2"].set_index("method")
+    p = [sst.wilcoxon(ACC[:, j], ACC[:, 1]).pvalue for j in (0, 2, 3)]
+    assert [versus_l2.loc[m, "wilcoxon_p"] for m in (METHODS[0], *METHODS[2:])] == pytest.approx(p)
+    assert math.isnan(versus_l2.loc["mlp+l2", "wilcoxon_p"])

@@ -52,7 +52,8 @@ def table_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--baseline",
         default=None,
-        help="method the Wilcoxon tests compare against (default: mlp+none, else the first mlp method)",
+        help="method the Wilcoxon tests compare against, or several with commas (one column "
+        "each; the first leads): default mlp+none, else the first mlp method",
     )
     return p
 
@@ -80,11 +81,13 @@ def table(argv: list[str]) -> int:
     if not blocks:
         raise UserError(f"none of the metrics {', '.join(shown)} has a value in these records")
     labels = {b.label(r) for b in blocks for _, r in b.rows.iterrows()}
-    if ns.baseline is not None and ns.baseline not in labels:
-        raise UserError(
-            f"--baseline {ns.baseline!r} is not a method here; allowed: {', '.join(sorted(labels))}"
-        )
-    results = [st.compute(b, ns.baseline) for b in blocks]
+    bases = _list(ns.baseline) or [None]
+    for base in bases:
+        if base is not None and base not in labels:
+            raise UserError(
+                f"--baseline {base!r} is not a method here; allowed: {', '.join(sorted(labels))}"
+            )
+    results = [st.compute(b, bases if len(bases) > 1 else bases[0]) for b in blocks]
 
     out = Path(ns.out) if ns.out else Path(ns.dirs[0])
     console = Console()
@@ -158,19 +161,30 @@ def _print_stats(console, res) -> None:
             f" Nemenyi CD = {t['cd'].iloc[0]:.3g}"
         )
     table = Table(title=head, title_justify="left", show_edge=False, pad_edge=False)
-    table.add_column("method", overflow="fold")
+    table.add_column("method", overflow="fold", min_width=12)
     table.add_column("mean rank", justify="right", no_wrap=True)
-    base = t["baseline"].iloc[0]
-    table.add_column(f"W/T/L vs {base}", justify="right", no_wrap=True)
-    table.add_column("Wilcoxon p (Holm)", justify="right", no_wrap=True)
-    for _, r in t.iterrows():
-        wtl = (
-            "-"
-            if r["wins"] != r["wins"]
-            else f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}"
-        )
-        p = "-" if r["wilcoxon_p_holm"] != r["wilcoxon_p_holm"] else f"{r['wilcoxon_p_holm']:.3g}"
-        table.add_row(r["method"], f"{r['mean_rank']:.2f}", wtl, p)
+    bases = list(dict.fromkeys(t["baseline"].tolist()))
+    for base in bases:
+        if len(bases) == 1:
+            table.add_column(f"W/T/L vs {base}", justify="right", no_wrap=True)
+            table.add_column("Wilcoxon p (Holm)", justify="right", no_wrap=True)
+        else:  # several baselines: narrow columns, the baseline's name wraps in the header
+            table.add_column(f"W/T/L vs {base}", justify="right", overflow="fold", min_width=7)
+            table.add_column("p (Holm)", justify="right", no_wrap=True)
+    first = t[t["baseline"] == bases[0]] if bases[0] is not None else t
+    for _, r in first.iterrows():
+        cells = []
+        for base in bases:
+            same = t[t["method"] == r["method"]]
+            row = same[same["baseline"] == base].iloc[0] if base is not None else same.iloc[0]
+            wtl = (
+                "-"
+                if row["wins"] != row["wins"]
+                else f"{int(row['wins'])}/{int(row['ties'])}/{int(row['losses'])}"
+            )
+            p = row["wilcoxon_p_holm"]
+            cells += [wtl, "-" if p != p else f"{p:.3g}"]
+        table.add_row(r["method"], f"{r['mean_rank']:.2f}", *cells)
     console.print(table)
 
 

@@ -59,8 +59,10 @@ def default_baseline(methods: list[str]) -> str | None:
     return next((m for m in sorted(methods) if m.startswith("mlp")), None)
 
 
-def compute(block: Block, baseline: str | None) -> Stats:
-    """The statistics of one task block (empty table + a note when skipped)."""
+def compute(block: Block, baseline: str | list[str] | None) -> Stats:
+    """The statistics of one task block (empty table + a note when skipped). `baseline`: one
+    method or several; the table holds one row per method and baseline, the first baseline's
+    rows first (Holm's correction within each baseline's tests)."""
     metric = block.metrics[0]
     full = matrix(block, metric)
     mat = full.dropna(axis=0, how="any")
@@ -92,7 +94,30 @@ def compute(block: Block, baseline: str | None) -> Stats:
         result = _autorank(mat, hib, notes)
     else:
         notes.append("Friedman test and critical difference need at least 3 methods")
-    base = baseline or default_baseline(list(mat.columns))
+    bases = [baseline] if isinstance(baseline, str) or baseline is None else list(baseline)
+    bases = [b or default_baseline(list(mat.columns)) for b in bases]
+    tables = [_versus(table.copy(), mat, base, hib) for base in bases]
+    for base in bases:
+        if base is not None and base not in mat.columns:
+            notes.append(
+                f"baseline {base!r} has no result on every dataset of {block.task}: "
+                "no Wilcoxon tests"
+            )
+    table = pd.concat(
+        [
+            t.assign(task=block.task, metric=metric)[["task", "metric", *t.columns]]
+            .sort_values("mean_rank", kind="mergesort")
+            .reset_index(drop=True)
+            for t in tables
+        ],
+        ignore_index=True,
+    )
+    return Stats(block.task, metric, table, notes, result)
+
+
+def _versus(table: pd.DataFrame, mat: pd.DataFrame, base: str | None, hib: bool) -> pd.DataFrame:
+    """`table` (one row per method) with the wins/ties/losses and Wilcoxon signed-rank test
+    of every method against `base` over the datasets, Holm-corrected."""
     table["baseline"] = base
     p, wins, ties, losses = [], [], [], []
     for m in mat.columns:
@@ -110,14 +135,7 @@ def compute(block: Block, baseline: str | None) -> Stats:
     table["wins"], table["ties"], table["losses"] = wins, ties, losses
     table["wilcoxon_p"] = p
     table["wilcoxon_p_holm"] = holm(p)
-    if base is not None and base not in mat.columns:
-        notes.append(
-            f"baseline {base!r} has no result on every dataset of {block.task}: no Wilcoxon tests"
-        )
-    table.insert(0, "metric", metric)
-    table.insert(0, "task", block.task)
-    table = table.sort_values("mean_rank", kind="mergesort").reset_index(drop=True)
-    return Stats(block.task, metric, table, notes, result)
+    return table
 
 
 def nemenyi_cd(k: int, n: int, alpha: float = ALPHA) -> float:
