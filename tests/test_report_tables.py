@@ -170,13 +170,6 @@ def test_plot_kind_all_draws_what_the_records_give_and_names_the_rest(sweep, tmp
     bad = tmp_path / "bad"
     assert main(["plot", str(sweep), "--kind", "pareto,pruning", "--out", str(bad)]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not bad.exists()
-    assert main(["plot", str(sweep), "--kind", "pareto,curves", "--out", str(bad)]) == 0
-    assert {p.name for p in bad.iterdir()} == {
-        "pareto.png",
-        "pareto.pdf",
-        "curves.png",
-        "curves.pdf",
-    }
 
 
 @pytest.mark.slow  # subprocesses; tests/test_layout.py checks the same statically, fast

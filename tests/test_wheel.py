@@ -47,6 +47,7 @@ def test_wheel_contains_every_config_group_and_module(wheel):
         assert f"psilon_bench/conf/{yaml.relative_to(CONF).as_posix()}" in names, yaml
     for module in [*(REPO / "psilon_bench").rglob("*.py"), *(REPO / "psilon_bench").rglob("*.cpp")]:
         assert module.relative_to(REPO).as_posix() in names, module
+    assert "psilon_bench/py.typed" in names  # typed for the users' type checkers (PEP 561)
     (licence,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
     text = zipfile.ZipFile(wheel).read(licence).decode()
     assert text.startswith("MIT License") and text == (REPO / "LICENSE").read_text()

@@ -5,7 +5,9 @@ exit 2, nothing written)."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from psilon_bench.errors import UserError
 from psilon_bench.records import io
@@ -58,67 +60,100 @@ def table_parser() -> argparse.ArgumentParser:
     return p
 
 
-def table(argv: list[str]) -> int:
-    from rich.console import Console
+@dataclass
+class Tables:
+    """What `table` computes from the records below some folders, before anything is
+    written: the collected runs, one block per task, their statistics, the selection."""
 
+    collected: Any
+    blocks: list
+    results: list
+    selected: Any
+    shown: list[str]
+
+    def files(self) -> dict[str, str]:
+        """The text of every table file `table` writes (figures aside), by file name."""
+        import pandas as pd
+
+        from psilon_bench.report import tables as tb
+
+        tidy = pd.concat([b.rows for b in self.blocks], ignore_index=True)
+        files = {
+            "table.csv": tidy.to_csv(index=False),
+            "selected.csv": tb.selected_csv(self.selected, self.shown),
+            "table.md": tb.markdown(self.blocks),
+            "table.tex": tb.latex(self.blocks),
+        }
+        done = [r for r in self.results if not r.skipped()]
+        if done:
+            files["stats.csv"] = pd.concat([r.table for r in done], ignore_index=True).to_csv(
+                index=False
+            )
+        return files
+
+
+def build_tables(
+    dirs: list[Path],
+    by: list[str] | None = None,
+    metrics: list[str] | None = None,
+    select_on: str | None = None,
+    baseline: list[str] | None = None,
+) -> Tables:
+    """Collect, select on validation, summarize and test: every check of `table` (a one-line
+    UserError naming the option), nothing written."""
     from psilon_bench.report import stats as st
     from psilon_bench.report import tables as tb
     from psilon_bench.report.collect import collect
     from psilon_bench.report.select import select, summarize
 
-    ns = table_parser().parse_args(argv)
-    by, asked = _list(ns.by) or ["data"], _list(ns.metrics)
-    collected = collect([Path(d) for d in ns.dirs])
+    by = by or ["data"]
+    collected = collect([Path(d) for d in dirs])
     records = collected.records
     tb.check_by(records, by)
-    tb.check_metrics(records, asked)
-    selected = select(records, ns.select_on)
-    shown = asked or sorted(
+    tb.check_metrics(records, metrics)
+    selected = select(records, select_on)
+    shown = metrics or sorted(
         {m for ms in tb.DEFAULT_METRICS.values() for m in ms} & set(records.columns)
     )
     summary = summarize(selected, shown, by)
-    blocks = tb.blocks(summary, by, asked, records)
+    blocks = tb.blocks(summary, by, metrics, records)
     if not blocks:
         raise UserError(f"none of the metrics {', '.join(shown)} has a value in these records")
     labels = {b.label(r) for b in blocks for _, r in b.rows.iterrows()}
-    bases = _list(ns.baseline) or [None]
+    bases = baseline or [None]
     for base in bases:
         if base is not None and base not in labels:
             raise UserError(
                 f"--baseline {base!r} is not a method here; allowed: {', '.join(sorted(labels))}"
             )
     results = [st.compute(b, bases if len(bases) > 1 else bases[0]) for b in blocks]
+    return Tables(collected, blocks, results, selected, shown)
 
+
+def table(argv: list[str]) -> int:
+    from rich.console import Console
+
+    from psilon_bench.report import tables as tb
+
+    ns = table_parser().parse_args(argv)
+    built = build_tables(ns.dirs, _list(ns.by), _list(ns.metrics), ns.select_on, _list(ns.baseline))
     out = Path(ns.out) if ns.out else Path(ns.dirs[0])
     console = Console()
-    for block, res in zip(blocks, results):
+    for block, res in zip(built.blocks, built.results):
         console.print(tb.rich_table(block, console.width))
         _print_stats(console, res)
-    for line in collected.notes():
+    for line in built.collected.notes():
         console.print(line, markup=False, highlight=False)
-    written = _write_tables(out, blocks, results, selected, shown)
+    written = _write_tables(out, built)
     console.print(f"written: {', '.join(written)} in {out}", markup=False, highlight=False)
     return 0
 
 
-def _write_tables(out: Path, blocks, results, selected, shown) -> list[str]:
-    import pandas as pd
-
+def _write_tables(out: Path, built: Tables) -> list[str]:
     from psilon_bench.report import stats as st
-    from psilon_bench.report import tables as tb
 
-    tidy = pd.concat([b.rows for b in blocks], ignore_index=True)
-    files = {
-        "table.csv": tidy.to_csv(index=False),
-        "selected.csv": tb.selected_csv(selected, shown),
-        "table.md": tb.markdown(blocks),
-        "table.tex": tb.latex(blocks),
-    }
-    done = [r for r in results if not r.skipped()]
-    if done:
-        files["stats.csv"] = pd.concat([r.table for r in done], ignore_index=True).to_csv(
-            index=False
-        )
+    files = built.files()
+    results = built.results
     for name, text in files.items():
         io.atomic_write(out / name, text)
     written = list(files)
