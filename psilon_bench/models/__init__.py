@@ -1,4 +1,9 @@
-"""Model registry: `build(model_cfg, d_in, d_out, seeds)` -> one module holding E members."""
+"""Models: the registry `build(model_cfg, d_in, d_out, seeds)` -> one module holding E
+members; the members' layers (`members`), the MLP, the weight-normalized family (`psilon`,
+`weightnorm`), the 1-path-norm chain (`norms`) and pruning's L1-sphere projection.
+
+May import `config` and `errors` only: models know no training, data, measure or pruning
+schedule."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """Pruning [PSiLON, EWN] (METHODS.md §3): the schedules and rules a run applies
-(`pruners`), and the tensor operations they are made of (`ops`: L1-sphere projections,
-blends, magnitude and neuron-norm masks)."""
+(`pruners`), and the tensor operations they are made of (`ops`: the blend weight,
+magnitude and neuron-norm masks; the L1-sphere projection is `models.projection`).
+
+May import `models`, `config`, `errors` and the engine's value types (`engine.plan`); never
+the training loop."""
 
 from psilon_bench.pruning.pruners import (
     MagnitudePruning,
