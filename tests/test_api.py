@@ -14,7 +14,7 @@ from conftest import REPO, all_files
 
 import psilon_bench as pb
 from psilon_bench.cli.main import main
-from psilon_bench.errors import ConfigError, DataError
+from psilon_bench.errors import ConfigError, DataError, UserError
 from psilon_bench.records.io import read_records
 
 QUICK = ["trainer=quick", "trainer.steps=5", "dataset=iris"]
@@ -58,21 +58,23 @@ def test_a_mistake_raises_the_clis_one_line_and_writes_nothing(tmp_path, capsys,
 
 def test_multirun_collect_and_table_equal_the_cli_files(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    grid = {"trainer": "quick", "trainer.steps": 10, "seeds": 1, "regularizer": "l2,l1",
-            "dataset": "iris,wine,breast_cancer", "regularizer.strength": [1e-4, 1e-1]}  # fmt: skip
+    grid = {"trainer": "quick", "trainer.steps": 10, "seeds": 1, "regularizer": "l2",
+            "dataset": "iris,wine,moons", "regularizer.strength": [1e-4, 1e-1],
+            "optimizer.lr": [1e-3, 1e-2]}  # fmt: skip
     records = pb.run(grid, out=sweep, multirun=True)
-    assert len(records) == 2 * 3 * 2 and records["path"].nunique() == 6
+    assert len(records) == 3 * 2 * 2 and records["path"].nunique() == 3
     collected = pb.collect(sweep)
     assert {"method", "data"} <= set(collected.columns) and len(collected) == len(records)
-    frames = pb.table(sweep, metrics=["test.accuracy"], baseline="mlp+l2")
-    assert sorted(frames) == ["selected", "stats", "table"]
-    assert main(["table", str(sweep), "--metrics", "test.accuracy", "--baseline", "mlp+l2",
+    frames = pb.table(sweep, metrics=["test.accuracy"], by=["data"])
+    assert sorted(frames) == ["selected", "table"]  # one method: no statistics
+    assert main(["table", str(sweep), "--metrics", "test.accuracy", "--by", "data",
                  "--out", str(tmp_path / "cli")]) == 0  # fmt: skip
     capsys.readouterr()
     for name, frame in frames.items():
         pd.testing.assert_frame_equal(frame, pd.read_csv(tmp_path / "cli" / f"{name}.csv"))
-    with pytest.raises(Exception, match="--baseline 'nope' is not a method here"):
+    with pytest.raises(UserError, match="--baseline 'nope' is not a method here; allowed: mlp"):
         pb.table(sweep, baseline="nope")
+    assert not (tmp_path / "sweep" / "table.csv").exists()  # the API writes nothing
 
 
 def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):

@@ -54,6 +54,7 @@ def test_sweep_error_names_the_job(tmp_path):
     assert all_files(tmp_path) == []
 
 
+@pytest.mark.slow  # a two-job sweep in a subprocess; its refusals are tested fast
 def test_plus_plus_sets_a_key_only_some_options_have(tmp_path):
     res = run_cli(
         ["run", *QUICK, "-m", "regularizer=lp_bridge,weight_decay", "++regularizer.p=2.0"],

@@ -119,6 +119,7 @@ def test_summary_unlimited_width_keeps_every_column_with_std():
     assert " ± " in text and "left out" not in text
 
 
+@pytest.mark.slow  # waits 2 s on purpose
 def test_status_line_only_after_a_second():
     from rich.console import Console
 

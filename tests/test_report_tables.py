@@ -3,7 +3,9 @@ checked against the records read independently with json."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,10 +28,24 @@ ENV = {"OMP_NUM_THREADS": "1", "COLUMNS": "80"}
 
 
 def _sweep(tmp_path_factory, name: str, overrides: list[str]) -> Path:
-    cwd = tmp_path_factory.mktemp(name)
-    args = ["run", "-m", *overrides, *QUICK, "hydra.sweep.dir=sweep"]
-    res = run_cli(args, cwd, env=ENV)
-    assert res.returncode == 0, res.stderr
+    """A real sweep, built once per test session: under pytest-xdist the first worker that
+    needs it builds it in the session's shared folder while the others wait on a lock, and
+    every worker reads the same one (tests write their output elsewhere)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        cwd = tmp_path_factory.mktemp(name)
+    else:
+        cwd = tmp_path_factory.getbasetemp().parent / f"shared-{name}"  # this session's
+    lock_path = cwd.parent / f"{cwd.name}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cwd / "sweep" / "multirun.yaml").exists() or worker is None:
+            cwd.mkdir(exist_ok=True)
+            args = ["run", "-m", *overrides, *QUICK, "hydra.sweep.dir=sweep"]
+            res = run_cli(args, cwd, env=ENV)
+            assert res.returncode == 0, res.stderr
+            (cwd / "complete").write_text("")
+        assert (cwd / "complete").exists(), f"the shared sweep {cwd} was not finished"
     return cwd / "sweep"
 
 
@@ -155,20 +171,22 @@ def test_no_runs_and_unknown_plot_kind(sweep, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_plot_kind_all_draws_what_the_records_give_and_names_the_rest(sweep, tmp_path, capsys):
+def test_plot_kind_all_draws_what_the_records_give_and_names_the_rest(
+    pruned, sweep, tmp_path, capsys
+):
     from psilon_bench.report.figures import KINDS
 
-    out = tmp_path / "all"
-    assert main(["plot", str(sweep), "--kind", "all", "--out", str(out)]) == 0
+    out = tmp_path / "all"  # one dataset, two runs: every figure small
+    assert main(["plot", str(pruned), "--kind", "all", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     drawn = {p.stem for p in out.glob("*.png")}
     skipped = {line.split()[1] for line in printed.splitlines() if line.startswith("skipped ")}
-    assert drawn and drawn | skipped == set(KINDS) and not drawn & skipped, printed
-    assert {"pareto", "lambda-path", "curves"} <= drawn  # the sweep holds what these need
-    assert "pruning" in skipped and {p.stem for p in out.glob("*.pdf")} == drawn
+    assert drawn | skipped == set(KINDS) and not drawn & skipped, printed
+    assert {"pruning", "curves"} <= drawn and {p.stem for p in out.glob("*.pdf")} == drawn
+    assert all(f"skipped {k} (" in printed for k in skipped)  # each with its reason
     # a list names its kinds; one that does not fit is an error, and nothing is written
     bad = tmp_path / "bad"
-    assert main(["plot", str(sweep), "--kind", "pareto,pruning", "--out", str(bad)]) == 2
+    assert main(["plot", str(sweep), "--kind", "curves,pruning", "--out", str(bad)]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not bad.exists()
 
 
