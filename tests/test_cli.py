@@ -81,6 +81,7 @@ def test_run_writes_one_record_per_member(tmp_path):
     assert "test acc" in res.stdout  # the rich summary table
 
 
+@pytest.mark.slow  # a subprocess run; regression CSVs are tested in-process (test_data)
 @needs_shared_data
 def test_regression_csv_dataset_run(tmp_path):
     res = run_cli(
