@@ -290,3 +290,43 @@ def test_unknown_metric_lists_the_unpruned_metrics_too(tmp_path):
     check_metrics(records, ["unpruned.test.accuracy"])  # a recorded metric: no error
     with pytest.raises(UserError, match=r"allowed: test\.accuracy, unpruned\.test\.accuracy, "):
         check_metrics(records, ["unpruned.test.acc"])
+
+
+def test_one_colour_per_method_in_every_panel(tmp_path):
+    """A method keeps its colour in every panel, also where another method is missing, so
+    the figure's one legend is right (colours were once given per panel)."""
+    from matplotlib.colors import to_hex
+
+    from psilon_bench.records.io import write_run
+
+    def rec(data, reg, strength, seed):
+        acc = 0.9 - strength / 10 + seed / 100
+        return {
+            "member": int(10 * strength) * 2 + seed, "seed": seed, "strength": strength, "status": "ok", "dataset": data,
+            "task": "classification", "val.log_loss": 1 - acc, "val.accuracy": acc,
+            "test.accuracy": acc, "test.log_loss": 1 - acc, "sparsity.exact": strength / 2,
+            "cfg.model.name": "mlp", "cfg.regularizer.name": reg, "cfg.pruning.name": "none",
+            "cfg.regularizer.strength": [0.0, 0.1, 1.0],
+        }  # fmt: skip
+
+    for data, regs in (("a", ["l1", "l2"]), ("b", ["l2"])):  # mlp+l1 is missing from b
+        for reg in regs:
+            rows = [rec(data, reg, s, seed) for s in (0.0, 0.1, 1.0) for seed in (0, 1)]
+            write_run(tmp_path / f"{data}-{reg}", "", rows, done=f"{data}{reg}")
+    c = collect([tmp_path])
+    for kind in ("lambda-path", "pareto"):
+        fig = figures.draw(kind, c)
+        seen = defaultdict(set)
+        for ax in fig.axes:
+            for line in ax.get_lines():
+                if line.get_label().startswith("mlp+"):
+                    seen[line.get_label()].add(to_hex(line.get_color()))
+        assert set(seen) == {"mlp+l1", "mlp+l2"}, kind
+        assert all(len(colours) == 1 for colours in seen.values()), (kind, seen)
+        assert seen["mlp+l1"] != seen["mlp+l2"]
+        legend = {
+            t.get_text(): h
+            for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)
+        }
+        for label, (colour,) in seen.items():
+            assert to_hex(legend[label].get_color()) == colour, (kind, label)

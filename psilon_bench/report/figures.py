@@ -59,6 +59,18 @@ def _grid(n: int, ncols: int = 3):
     return fig, flat[:n]
 
 
+def palette(labels) -> dict[str, str]:
+    """One colour per label for a whole figure, the same in every panel (the shared legend
+    shows each label once), in sorted order of the labels."""
+    names = sorted({str(label) for label in labels})
+    cycle = [f"C{i}" for i in range(10)]
+    if len(names) > 10:  # beyond matplotlib's ten: tab20, then repeat
+        import matplotlib
+
+        cycle = [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab20"].colors]
+    return {name: cycle[i % len(cycle)] for i, name in enumerate(names)}
+
+
 def _legend_outside(fig, axes) -> None:
     """One legend for the figure, right of the panels (never over the data)."""
     seen: dict[str, object] = {}
@@ -113,6 +125,8 @@ def pareto(c: Collected, select_on: str | None = None):
     if xcol != "sparsity.exact":
         xlabel = "sparsity (fraction of |w| < 1e-3)"
     panels = sorted(df["data"].unique())
+    pairs = df[["method", "prune.amount"]].drop_duplicates().itertuples(index=False)
+    colors = palette(_label(m, a) for m, a in pairs)
     fig, axes = _grid(len(panels))
     for ax, data in zip(axes, panels):
         sub = df[(df["data"] == data) & (df["status"].fillna("ok") == "ok")]
@@ -120,8 +134,8 @@ def pareto(c: Collected, select_on: str | None = None):
         keys = ["method", "prune.amount", *[a for a in ("strength", "lr") if a in sub.columns]]
         pts = sub.groupby(keys, dropna=False)[[xcol, ycol]].mean().reset_index()
         better = higher_is_better(ycol)
-        for i, ((method, amount), g) in enumerate(pts.groupby(["method", "prune.amount"])):
-            color = f"C{i % 10}"
+        for (method, amount), g in pts.groupby(["method", "prune.amount"]):
+            color = colors[_label(method, amount)]
             own = g[_front(g[xcol].values, g[ycol].values, better)].sort_values(xcol)
             ax.scatter(g[xcol], g[ycol], s=6, color=color, alpha=0.4, lw=0)
             ax.plot(
@@ -168,14 +182,15 @@ def lambda_path(c: Collected, select_on: str | None = None):
     base = df[df["prune.amount"] == 0]
     sel = select(base, select_on)
     panels = sorted(base["data"].unique())
+    colors = palette(base["method"])
     fig, axes = _grid(len(panels))
     for ax, data in zip(axes, panels):
         sub = base[(base["data"] == data) & (base["status"].fillna("ok") == "ok")]
         val = select_metric(str(sub["task"].iloc[0]), select_on)
         test = "test." + val.partition(".")[2]
         chosen = summarize(sel[sel["data"] == data], [test]).set_index("method")
-        for i, (method, g) in enumerate(sub.groupby("method")):
-            color = f"C{i % 10}"
+        for method, g in sub.groupby("method"):
+            color = colors[method]
             if "lr" in g.columns and g["lr"].nunique() > 1:  # the curve at the selected lr
                 g = g[g["lr"] == chosen.loc[method, "lr"]]
             mean = g.groupby("strength")[[val, test]].mean()
@@ -240,6 +255,7 @@ def pruning(c: Collected, select_on: str | None = None):
         )
     sel = select(df, select_on)
     panels = sorted(sel["data"].unique())
+    colors = palette(sel["method"])
     fig, axes = _grid(len(panels))
     for ax, data in zip(axes, panels):
         sub = sel[(sel["data"] == data) & sel["selected"].astype(bool)]
@@ -254,6 +270,7 @@ def pruning(c: Collected, select_on: str | None = None):
                 ms=3,
                 lw=1,
                 capsize=2,
+                color=colors[method],
                 label=method,
             )
         kinds = sorted(set(df.get("prune.kind", pd.Series(dtype=object)).dropna().astype(str)))
@@ -278,18 +295,20 @@ def curves(c: Collected, select_on: str | None = None):
             f"(e.g. {', '.join(missing)}); learning curves are written by runs with trainer.curve_every"
         )
     panels = sorted(cur.groupby(["data", "method"]).groups)
+    every = sorted(cur["strength"].dropna().unique()) if "strength" in cur.columns else []
+    order = {s: i for i, s in enumerate(every)}  # one colour per strength in every panel
     fig, axes = _grid(len(panels))
     for ax, (data, method) in zip(axes, panels):
         g = cur[(cur["data"] == data) & (cur["method"] == method)]
         strengths = sorted(g["strength"].dropna().unique()) if "strength" in g.columns else [None]
-        for i, s in enumerate(strengths):
+        for s in strengths:
             h = g if s is None else g[g["strength"] == s]
             mean = h.groupby("step")["val.loss"].mean()
             ax.plot(
                 mean.index,
                 mean.values,
                 lw=1,
-                color=f"C{i % 10}",
+                color=f"C{order.get(s, 0) % 10}",
                 label="\u03bb = -" if s is None else f"\u03bb = {s:g}",
             )
         ax.set_yscale("log")
