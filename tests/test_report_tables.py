@@ -241,7 +241,7 @@ def test_pruning_figure_and_pruned_rows(pruned, tmp_path):
     c = collect([pruned])
     assert sorted(c.records["prune.amount"].unique()) == [0.0, 0.5]
     (ax,) = _labels(figures.draw("pruning", c))
-    assert ax.get_xlabel().startswith("fraction of") and ax.get_ylabel() == "test accuracy"
+    assert ax.get_xlabel() == "fraction of units pruned" and ax.get_ylabel() == "test accuracy"
     res = run_cli(["table", str(pruned), "--out", str(tmp_path)], tmp_path, env=ENV)
     assert res.returncode == 0, res.stderr
     assert "[pruned 0.5]" in (tmp_path / "table.md").read_text()

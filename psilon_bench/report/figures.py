@@ -275,7 +275,7 @@ def pruning(c: Collected, select_on: str | None = None):
             )
         kinds = sorted(set(df.get("prune.kind", pd.Series(dtype=object)).dropna().astype(str)))
         what = (
-            {"units": "units", "weights": "weights"}.get(kinds[0], "units or weights")
+            {"neuron_norm": "units", "magnitude": "weights"}.get(kinds[0], "units or weights")
             if len(kinds) == 1
             else "units or weights"
         )
