@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -231,6 +232,10 @@ def test_figures_from_the_real_sweep(sweep):
     assert len(axes) == 4 * 2 and all(ax.get_yscale() == "log" for ax in axes)
     legend = {t.get_text() for t in fig.legends[0].get_texts()}
     assert {"1-path-norm", "empirical lower bound"} <= legend
+    for ax in axes:  # the path norm wide under the bound it may equal; titles wrap
+        widths = {line.get_label(): line.get_linewidth() for line in ax.get_lines()}
+        assert widths["1-path-norm"] > max(w for k, w in widths.items() if k != "1-path-norm")
+        assert all(len(line) <= 44 for line in ax.get_title().splitlines())
     with pytest.raises(UserError, match="no pruned records"):
         figures.draw("pruning", c)
     fig = figures.draw("curves", c)  # every run writes curves.jsonl by default
@@ -267,10 +272,14 @@ def test_curves_figure_from_a_hand_written_curves_file(sweep, tmp_path):
         for step in (10, 20, 30)
     ]
     (tmp_path / "run" / "curves.jsonl").write_text("\n".join(lines) + "\n")
-    (ax,) = _labels(figures.draw("curves", collect([tmp_path / "run"])))
+    fig = figures.draw("curves", collect([tmp_path / "run"]))
+    (ax,) = _labels(fig)
     assert ax.get_xlabel() == "optimizer step" and len(ax.lines) == 2  # one line per strength
     y = ax.lines[1].get_ydata()
     assert y == pytest.approx([1 / 10 + 0.1, 1 / 20 + 0.1, 1 / 30 + 0.1])
+    fig.canvas.draw()  # less than a decade: plain numbers on the log axis, never 1.08x10^0
+    ticks = [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
+    assert ticks and all(re.fullmatch(r"[0-9.e+-]+", t) for t in ticks), ticks
 
 
 def test_unknown_metric_lists_the_unpruned_metrics_too(tmp_path):
