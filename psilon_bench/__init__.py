@@ -13,69 +13,20 @@ Import-light on purpose: `import psilon_bench` (and the CLI) must not import tor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import pandas as pd
+if TYPE_CHECKING:  # for type checkers; at run time `__getattr__` loads them on first use
+    from psilon_bench.cli.api import collect, run, table
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "collect", "run", "table"]
 
 
-def run(
-    overrides: Sequence[str] | Mapping[str, Any] | None = None,
-    out: str | Path | None = None,
-    multirun: bool = False,
-    quiet: bool = True,
-) -> pd.DataFrame:
-    """Train and evaluate the members of one config, as `psilon-bench run` does, and return
-    their records (one row per member and pruning amount).
+def __getattr__(name: str) -> Any:
+    """`run`, `collect` and `table` (psilon_bench.cli.api), loaded on first use so that
+    `import psilon_bench` stays light."""
+    if name in ("run", "collect", "table"):
+        from psilon_bench.cli import api
 
-    Args:
-        overrides: Hydra overrides, as on the command line (`["model=psilon_net",
-            "regularizer.strength=[1e-4,1e-3]"]`) or a mapping (`{"model": "psilon_net",
-            "regularizer.strength": [1e-4, 1e-3]}`).
-        out: the run folder (with `multirun`: the sweep folder, one job folder inside per
-            job); default: where the CLI writes, `results/runs/<name>/<time>_<id>`.
-        multirun: a sweep (`psilon-bench run -m`): comma-separated values are crossed, each
-            job its own folder; the records of every complete job come back, with their
-            folder in the `path` column.
-        quiet: leave out what the run prints (the summary table).
-
-    Raises:
-        psilon_bench.errors.UserError: a config, data or output mistake (its subclasses
-            ConfigError, DataError, ...), with the CLI's one-line message; nothing is
-            written. AllDiverged (exit code 3 on the command line): every member diverged,
-            the records are written to `out`.
-    """
-    from psilon_bench.cli import api
-
-    return api.run(overrides, out, multirun, quiet)
-
-
-def collect(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
-    """Every complete run's records below `paths` (searched recursively), as
-    `psilon-bench table` reads them: one row per member and pruning amount, with the
-    `method` and `data` columns tables group by and the run folder in `path`."""
-    from psilon_bench.cli import api
-
-    return api.collect(paths)
-
-
-def table(
-    paths: str | Path | Sequence[str | Path],
-    by: Sequence[str] | None = None,
-    metrics: Sequence[str] | None = None,
-    select_on: str | None = None,
-    baseline: str | Sequence[str] | None = None,
-) -> dict[str, pd.DataFrame]:
-    """The tables `psilon-bench table` writes, as DataFrames by file stem: `table` (one
-    row per data x method: selected on validation, mean and std over seeds), `selected`
-    (one row per data x method x seed) and, with at least 3 datasets, `stats` (ranks,
-    Friedman, Wilcoxon-Holm against `baseline`). The options are `table`'s
-    (`--by`, `--metrics`, `--select-on`, `--baseline`); nothing is written."""
-    from psilon_bench.cli import api
-
-    return api.table(paths, by, metrics, select_on, baseline)
+        return getattr(api, name)
+    raise AttributeError(f"module 'psilon_bench' has no attribute {name!r}")

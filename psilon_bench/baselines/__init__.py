@@ -1,6 +1,6 @@
 """Baselines from other libraries, run by the same `psilon-bench run` path as the networks
 (same data, splits, member axes, selection and records): `sklearn` holds scikit-learn's
-logistic and ridge regression, random forest and MLP.
+logistic and ridge regression, random forest, histogram gradient boosting and MLP.
 
 The run asks this package only (never a family module): `is_baseline`, `uses_lr`,
 `check_config` (the family's own config rules) and `fit_members`. May import `config`,

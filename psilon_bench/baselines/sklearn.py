@@ -1,10 +1,10 @@
 """scikit-learn baselines (PROTOCOLS.md P1: "ridge/logistic regression and a random forest
 (scikit-learn) tuned on validation", and scikit-learn's MLP tuned the same way):
-`model=sklearn_logistic|sklearn_ridge|sklearn_rf|sklearn_mlp`.
+`model=sklearn_logistic|sklearn_ridge|sklearn_rf|sklearn_mlp|sklearn_hgb`.
 
 They run through the same `psilon-bench run` path as the networks (same data, split and
 preprocessing per member, same sweeps) and write records of the same format; members are
-seeds x `regularizer.strength` (x `optimizer.lr` for `sklearn_mlp`), where the strength is the
+seeds x `regularizer.strength` (x `optimizer.lr` for `sklearn_mlp` and `sklearn_hgb`), where the strength is the
 estimator's own penalty:
 
 - `sklearn_logistic`: 1/C of `LogisticRegression` (L2, lbfgs; 0 = unpenalized);
@@ -64,7 +64,7 @@ def is_baseline(model_cfg: Any) -> bool:
 
 
 def uses_lr(model_cfg: Any) -> bool:
-    """Whether `optimizer.lr` is a member axis: every network and `sklearn_mlp`."""
+    """Whether `optimizer.lr` is a member axis: every network, `sklearn_mlp`, `sklearn_hgb`."""
     return not is_baseline(model_cfg) or str(model_cfg.name) in WITH_LR
 
 
@@ -102,7 +102,7 @@ def estimator(
     lr: float | None = None,
 ) -> Any:
     """The unfitted scikit-learn estimator of one member (`lr`: sklearn_mlp's
-    learning_rate_init)."""
+    learning_rate_init, sklearn_hgb's learning_rate)."""
     name = str(model_cfg.name)
     wanted = TASKS.get(name, "?")
     if wanted is not None and wanted != task:

@@ -77,8 +77,26 @@ def run(
     multirun: bool = False,
     quiet: bool = True,
 ) -> Any:
-    """Run one config (or a sweep) as `psilon-bench run [-m]` does; the records as a
-    pandas DataFrame. See `psilon_bench.run`."""
+    """Train and evaluate the members of one config, as `psilon-bench run` does, and return
+    their records (one row per member and pruning amount).
+
+    Args:
+        overrides: Hydra overrides, as on the command line (`["model=psilon_net",
+            "regularizer.strength=[1e-4,1e-3]"]`) or a mapping (`{"model": "psilon_net",
+            "regularizer.strength": [1e-4, 1e-3]}`).
+        out: the run folder (with `multirun`: the sweep folder, one job folder inside per
+            job); default: where the CLI writes, `results/runs/<name>/<time>_<id>`.
+        multirun: a sweep (`psilon-bench run -m`): comma-separated values are crossed, each
+            job its own folder; the records of every complete job come back, with their
+            folder in the `path` column.
+        quiet: leave out what the run prints (the summary table).
+
+    Raises:
+        psilon_bench.errors.UserError: a config, data or output mistake (its subclasses
+            ConfigError, DataError, ...), with the CLI's one-line message; nothing is
+            written. AllDiverged (exit code 3 on the command line): every member diverged,
+            the records are written to `out`.
+    """
     import pandas as pd
 
     from psilon_bench.cli.hydra_app import run_app
@@ -111,8 +129,9 @@ def run(
 
 
 def collect(paths: str | Path | Sequence[str | Path]) -> Any:
-    """Every complete run's records below `paths`, as `table` reads them. See
-    `psilon_bench.collect`."""
+    """Every complete run's records below `paths` (searched recursively), as
+    `psilon-bench table` reads them: one row per member and pruning amount, with the
+    `method` and `data` columns tables group by and the run folder in `path`."""
     from psilon_bench.report.collect import collect as collect_runs
 
     return collect_runs(_paths(paths)).records
@@ -125,7 +144,11 @@ def table(
     select_on: str | None = None,
     baseline: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The frames `psilon-bench table` writes, by file stem. See `psilon_bench.table`."""
+    """The tables `psilon-bench table` writes, as DataFrames by file stem: `table` (one
+    row per data x method: selected on validation, mean and std over seeds), `selected`
+    (one row per data x method x seed) and, with at least 3 datasets, `stats` (ranks,
+    Friedman, Wilcoxon-Holm against `baseline`). The options are `table`'s
+    (`--by`, `--metrics`, `--select-on`, `--baseline`); nothing is written."""
     import pandas as pd
 
     from psilon_bench.report.commands import build_tables

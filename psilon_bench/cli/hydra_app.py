@@ -68,6 +68,8 @@ class ValidateBeforeWriting(Callback):
         return {"jobs": None, "progress": None}
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global current_sweep_dir
+        current_sweep_dir = None  # a single run: no sweep to name (an earlier one in-process)
         _abort_on_user_error(check_choices, config)
         _abort_on_user_error(check_job, config)
         _abort_on_user_error(_check_output, config, "hydra.run.dir")

@@ -131,10 +131,8 @@ def fit_features(
     standardized: list[bool] = []  # per encoded column
     for col in X_train.columns:
         if col in categorical_columns:
-            if categories is not None and col in categories:
-                cats = list(categories[col])
-            else:
-                cats = sorted(set(_category_values(X_train[col])), key=sort_key)
+            known = categories if categories and col in categories else None
+            cats = list((known or column_categories(X_train, [col]))[col])
             categorical[col] = cats
             if encoding == Encoding.onehot:
                 names += [f"{col}={c}" for c in cats]

@@ -126,7 +126,7 @@ def build_tables(
             raise UserError(
                 f"--baseline {base!r} is not a method here; allowed: {', '.join(sorted(labels))}"
             )
-    results = [st.compute(b, bases if len(bases) > 1 else bases[0]) for b in blocks]
+    results = [st.compute(b, bases) for b in blocks]
     return Tables(collected, blocks, results, selected, shown)
 
 

@@ -319,8 +319,12 @@ def curves(c: Collected, select_on: str | None = None):
             f"(e.g. {', '.join(missing)}); learning curves are written by runs with trainer.curve_every"
         )
     panels = sorted(cur.groupby(["data", "method"]).groups)
-    every = sorted(cur["strength"].dropna().unique()) if "strength" in cur.columns else []
-    order = {s: i for i, s in enumerate(every)}  # one colour per strength in every panel
+
+    def label(s: float | None) -> str:
+        return "\u03bb = -" if s is None else f"\u03bb = {s:g}"
+
+    every = cur["strength"].dropna().unique() if "strength" in cur.columns else []
+    colors = palette([label(None), *(label(s) for s in every)])
     fig, axes = _grid(len(panels))
     for ax, (data, method) in zip(axes, panels):
         g = cur[(cur["data"] == data) & (cur["method"] == method)]
@@ -332,8 +336,8 @@ def curves(c: Collected, select_on: str | None = None):
                 mean.index,
                 mean.values,
                 lw=1,
-                color=f"C{order.get(s, 0) % 10}",
-                label="\u03bb = -" if s is None else f"\u03bb = {s:g}",
+                color=colors[label(s)],
+                label=label(s),
             )
         ax.set_yscale("log")
         _plain_ticks(ax.yaxis)
