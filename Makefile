@@ -54,7 +54,7 @@ clean-results:  ## remove the run folders (results/runs, results/multirun); keep
 	rm -rf results/runs results/multirun
 
 # --------------------------------------------------------------------------------------
-# Protocol tables (PROTOCOLS.md P1-P6; README "Reproducing the papers"). Each target runs its
+# Protocol tables (P1-P6; the docs' Protocols page). Each target runs its
 # sweeps (re-running skips finished jobs), then `psilon-bench table` and the protocol's figure
 # into results/<protocol>/. Quick CPU size by default; FULL=1 for the papers' sizes;
 # DATA_DIR=../shared/data for local copies of the tabular data; LAUNCHER=parallel |
@@ -81,6 +81,9 @@ P1_GRID     := 'regularizer.strength=[5e-5,1e-4,2.5e-4,5e-4,1e-3,2.5e-3,5e-3,1e-
 P1_FULL     := $(if $(FULL),model.width=500 trainer.epochs=1000 seeds=3 $(P1_GRID))
 LIN_GRID    := 'regularizer.strength=[1e-3,1e-2,1e-1,1,10,100,1000]'
 RF_GRID     := 'regularizer.strength=[1,2,4,8,16,32]'
+# P1's report columns: accuracy / RMSE, near-sparsity, exact sparsity after the projection, the
+# 1-path-norm (a network's columns; the scikit-learn rows leave them empty)
+P1_METRICS  := test.accuracy,test.log_loss,test.rmse,sparsity.near,sparsity.exact,path_norm
 
 .PHONY: tables table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data table-small-data-dev
 
@@ -92,31 +95,54 @@ table-psilon-tabular: setup  ## P1: PSiLON Net vs Standard Net vs ridge/logistic
 	$(SWEEP) model=sklearn_logistic dataset=$(P1_DATA_CLS) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_logistic)
 	$(SWEEP) model=sklearn_ridge dataset=$(P1_DATA_REG) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_ridge)
 	$(SWEEP) model=sklearn_rf dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_SPLIT) $(RF_GRID) $(if $(FULL),seeds=3,seeds=2 model.n_estimators=100) $(call SDIR,psilon_tabular,sklearn_rf)
-	$(TABLE) $(RES)/psilon_tabular$(FX)/runs --out $(RES)/psilon_tabular$(FX) --baseline sklearn_rf
+	$(TABLE) $(RES)/psilon_tabular$(FX)/runs --out $(RES)/psilon_tabular$(FX) --baseline sklearn_rf --metrics $(P1_METRICS)
 	$(PLOT) $(RES)/psilon_tabular$(FX)/runs --kind lambda-path --out $(RES)/psilon_tabular$(FX)
 
 P2_FULL := $(if $(FULL),model.width=500 model.depth=9 trainer.epochs=400 seeds=3)
 P2_GRID_IB := 'regularizer.strength=[1e-5,2.5e-5,5e-5,1e-4,2.5e-4,5e-4,1e-3]'
 P2_GRID_STD := 'regularizer.strength=[1e-3,2.5e-3,5e-3,1e-2,2.5e-2,5e-2,1e-1]'
 P2_GRID := $(if $(FULL),$(P2_GRID_IB))
+# P2's report columns: accuracy, log-loss, near-sparsity and both Lipschitz bounds (phi_IB, phi_OB)
+P2_METRICS := test.accuracy,test.log_loss,sparsity.near,path_norm.improved,path_norm.original
 table-psilon-deep: setup  ## P2: PSiLON ResNet ablation (IB/OB, L1/L2, per-unit, Standard) on digits
 	$(SWEEP) experiment=psilon_deep model.norm=l1,l2 model.bound=improved,original $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,ablation) $(ARGS)
 	$(SWEEP) experiment=psilon_deep model.length=per_unit $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,per_unit) $(ARGS)
 	$(SWEEP) experiment=psilon_deep model=standard_net model.layout=residual regularizer=length_l2 'regularizer.strength=[1e-3,1e-2,1e-1]' $(P2_FULL) $(if $(FULL),$(P2_GRID_STD)) $(call SDIR,psilon_deep,standard) $(ARGS)
-	$(TABLE) $(RES)/psilon_deep$(FX)/runs --out $(RES)/psilon_deep$(FX)
+	$(TABLE) $(RES)/psilon_deep$(FX)/runs --out $(RES)/psilon_deep$(FX) --metrics $(P2_METRICS)
 	$(PLOT) $(RES)/psilon_deep$(FX)/runs --kind lipschitz --out $(RES)/psilon_deep$(FX)
 
-P3_DATA := $(if $(FULL),dataset=breast_cancer$(comma)digits$(comma)magic_telescope$(comma)credit_default seeds=5)
-table-lp-bridge: setup  ## P3: L_p bridge decay, sparsity vs accuracy (Pareto figure)
-	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net $(if $(FULL),regularizer.p=0.5$(comma)0.8$(comma)1.0$(comma)1.5$(comma)2.0) $(P3_DATA) $(call SDIR,lp_bridge,lp_bridge) $(ARGS)
+# P3 at every size: the five p values, L1 and AdamW (decoupled L2, `regularizer=weight_decay`, the
+# paper's baseline) on the MLP and PSiLON Net. Quick: MagicTelescope and credit_default, 3 seeds;
+# FULL: 5 seeds, and the bundled digits (its validation and test parts are the rows left after
+# the 500 training rows; breast_cancer would leave 35 test rows).
+P3_P      := regularizer.p=0.5,0.8,1.0,1.5,2.0
+P3_DATA   := dataset=magic_telescope,credit_default $(if $(FULL),seeds=5)
+P3_BUNDLED = $(if $(FULL),dataset=digits split.n_val=null split.n_test=null seeds=5)
+WD_GRID   := 'regularizer.strength=[1e-3,1e-2,1e-1,1.0,10.0]'
+P3_METRICS := test.accuracy,sparsity.exact,sparsity.threshold_1e-3,sparsity.near
+table-lp-bridge: setup  ## P3: L_p bridge decay (p 0.5-2) vs L1 vs AdamW, sparsity vs accuracy (Pareto figure)
+	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net $(P3_P) $(P3_DATA) $(call SDIR,lp_bridge,lp_bridge) $(ARGS)
 	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net regularizer=l1 $(P3_DATA) $(call SDIR,lp_bridge,l1) $(ARGS)
-	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics test.accuracy,sparsity.exact
+	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net regularizer=weight_decay $(WD_GRID) $(P3_DATA) $(call SDIR,lp_bridge,adamw) $(ARGS)
+	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net $(P3_P) $(P3_BUNDLED) $(call SDIR,lp_bridge,lp_bridge_bundled) $(ARGS))
+	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net regularizer=l1 $(P3_BUNDLED) $(call SDIR,lp_bridge,l1_bundled) $(ARGS))
+	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net regularizer=weight_decay $(WD_GRID) $(P3_BUNDLED) $(call SDIR,lp_bridge,adamw_bundled) $(ARGS))
+	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics $(P3_METRICS)
 	$(PLOT) $(RES)/lp_bridge$(FX)/runs --kind pareto --out $(RES)/lp_bridge$(FX)
 
-table-soft-diamond: setup  ## P4: soft diamond vs L1 vs L2 (threshold sparsity, Pareto figure)
-	$(SWEEP) experiment=soft_diamond model=mlp $(if $(FULL),model=mlp$(comma)psilon_net regularizer.alpha=0.5$(comma)1.0$(comma)1.5$(comma)2.0 seeds=5) $(call SDIR,soft_diamond,soft_diamond) $(ARGS)
-	$(SWEEP) experiment=soft_diamond regularizer=l1,l2 $(if $(FULL),model=mlp$(comma)psilon_net seeds=5) $(call SDIR,soft_diamond,l1_l2) $(ARGS)
-	$(TABLE) $(RES)/soft_diamond$(FX)/runs --out $(RES)/soft_diamond$(FX) --metrics test.accuracy,sparsity.threshold_1e-2
+# P4 at every size: soft diamond at alpha 0.5, 1, 1.5, 2 (a fixed prior scale c = 0.05: a fixed
+# dispersion would move c with alpha), L1, L2 and no penalty, on the MLP and PSiLON Net, both
+# thresholds; the cost column is each job's measured step time relative to L2's. Quick:
+# MagicTelescope and credit_default, 3 seeds; FULL: 5 seeds and the scale grid 0.01, 0.05, 0.2.
+P4_ALPHA   := regularizer.alpha=0.5,1.0,1.5,2.0 regularizer.dispersion=null \
+              regularizer.scale=$(if $(FULL),0.01$(comma)0.05$(comma)0.2,0.05)
+P4_DATA    := model=mlp,psilon_net dataset=magic_telescope,credit_default $(if $(FULL),seeds=5)
+P4_METRICS := test.accuracy,sparsity.threshold_1e-3,sparsity.threshold_1e-2,time.steps_per_s
+table-soft-diamond: setup  ## P4: soft diamond (alpha 0.5-2) vs L1 vs L2 vs none (threshold sparsity, Pareto figure)
+	$(SWEEP) experiment=soft_diamond $(P4_ALPHA) $(P4_DATA) $(call SDIR,soft_diamond,soft_diamond) $(ARGS)
+	$(SWEEP) experiment=soft_diamond regularizer=l1,l2 $(P4_DATA) $(call SDIR,soft_diamond,l1_l2) $(ARGS)
+	$(SWEEP) experiment=soft_diamond regularizer=none regularizer.strength=0 $(P4_DATA) $(call SDIR,soft_diamond,none) $(ARGS)
+	$(TABLE) $(RES)/soft_diamond$(FX)/runs --out $(RES)/soft_diamond$(FX) --metrics $(P4_METRICS)
 	$(PLOT) $(RES)/soft_diamond$(FX)/runs --kind pareto --out $(RES)/soft_diamond$(FX)
 
 table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden units (pruning figure)
