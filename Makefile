@@ -8,7 +8,7 @@ ARGS   ?=
 FULL   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-full bench lint format clean clean-results
+.PHONY: help setup run test test-full bench lint format docs docs-serve clean clean-results
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ test: setup  ## the fast test suite (pytest -m "not slow"), under 2 minutes on 2
 test-full: setup  ## every test: the fast suite, the slow end-to-end runs and the long equivalence checks
 	$(PYTEST) -m "slow or not slow" $(ARGS)
 
-bench: setup  ## speed benchmarks, a few minutes (ARGS=--long adds the P1 section); figures go into the README
+bench: setup  ## speed benchmarks, a few minutes (ARGS=--long adds the P1 section; docs/benchmarks.md)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench.py $(ARGS)
 
 lint: setup  ## ruff check + format check
@@ -47,17 +47,26 @@ format: setup  ## ruff format + autofix
 	$(BIN)/ruff check --fix psilon_bench tests benchmarks
 	$(BIN)/ruff format psilon_bench tests benchmarks
 
+# the documentation site (docs/, mkdocs.yml); tests/test_docs.py runs the same strict build
+MKDOCS = NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: setup  ## build the documentation site into site/ (mkdocs build --strict, offline)
+	$(MKDOCS) build --strict
+
+docs-serve: setup  ## serve the documentation at http://127.0.0.1:8000, rebuilt on every edit
+	$(MKDOCS) serve
+
 clean:  ## remove the venv, build files and caches (keeps every result under results/)
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .ruff_cache
 
 clean-results:  ## remove the run folders (results/runs, results/multirun); keeps results/<protocol>/
 	rm -rf results/runs results/multirun
 
 # --------------------------------------------------------------------------------------
-# Protocol tables (P1-P6; the docs' Protocols page). Each target runs its
-# sweeps (re-running skips finished jobs), then `psilon-bench table` and the protocol's figure
-# into results/<protocol>/. Quick CPU size by default; FULL=1 for the papers' sizes;
-# DATA_DIR=../shared/data for local copies of the tabular data; LAUNCHER=parallel |
+# Protocol tables (P1-P6; docs/protocols.md). Each target runs its sweeps (re-running skips
+# finished jobs), then `psilon-bench table` and the protocol's figure into results/<protocol>/.
+# Quick CPU size by default; FULL=1 for the papers' sizes; DATA_DIR=FOLDER for local copies
+# of the tabular CSVs (it sets PSILON_BENCH_DATA); LAUNCHER=parallel |
 # submitit_local | submitit_slurm. P6_DIR= adds a folder of predefined-split datasets to P6
 # (NAME.csv or NAME.csv.gz with NAME.splits.json beside it; split.kind=predefined).
 DATA_DIR ?=
@@ -177,13 +186,14 @@ table-small-data: setup  ## P6: all models on every offline classification set, 
 	done; fi
 	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline mlp+weight_decay,sklearn_rf
 
-# How the recipe's early stopping and width were chosen (issue 9), without P6's test rows: the
+# How the recipe's early stopping and width were chosen, without P6's test rows: the
 # networks of P6 under each candidate (trainer.keep_best x model.width) on fresh split draws of
 # the same cells (seeds 100-102; P6 uses 0-4), scored by those draws' test accuracy after the
 # usual selection on validation accuracy. Rule, fixed before the run: the candidate with the
 # best mean over the 3 networks x 16 cells replaces the recipe if it beats keep_best=none,
 # width=64 (the recipe before) by at least 0.2 points (candidates.txt). Outcome: keep_best=val,
-# width 64 (89.06 % against 88.46 %; README "A recipe for small data"). ARGS reach every sweep.
+# width 64 (89.06 % against 88.46 %; docs/protocols.md, "A recipe for small data"). ARGS reach
+# every sweep.
 DEV_AXES := experiment=small_data 'seeds=[100,101,102]' trainer.keep_best=none,val model.width=64,128
 DEV_SWEEP = $(SWEEP) $(DEV_AXES) $(2) $(call SDIR,small_data_dev,$(1)) $(ARGS)
 table-small-data-dev: setup  ## P6's recipe candidates on fresh split draws (how the recipe was chosen)

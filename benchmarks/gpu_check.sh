@@ -8,7 +8,7 @@
 # Each step has its own time limit and log (OUT_DIR/<step>.log); a failed step does not stop
 # the later ones. FULL_EPOCHS (default 300 of FULL P1's 1000) keeps the FULL-width job short:
 # its time scales with the epochs, so the full protocol's estimate is the measured time x
-# 1000 / FULL_EPOCHS per dataset (the README says which figures are measured, which scaled).
+# 1000 / FULL_EPOCHS per dataset (docs/benchmarks.md says which figures are measured, which scaled).
 set -u
 out=${1:-results/bench/gpu}
 full_epochs=${2:-300}

@@ -1,16 +1,16 @@
 """The Python API (`psilon_bench.run`, `collect`, `table`): the command line's own paths,
 so the same files and numbers come back as DataFrames, and a user error raises the
-exception whose message is the CLI's one line (nothing written). The README's example runs."""
+exception whose message is the CLI's one line (nothing written). The examples of the API page
+(docs/api.md) run in tests/test_docs.py."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
-from conftest import REPO, all_files
+from conftest import all_files
 
 import psilon_bench as pb
 from psilon_bench.cli.main import main
@@ -75,15 +75,3 @@ def test_multirun_collect_and_table_equal_the_cli_files(tmp_path, capsys):
     with pytest.raises(UserError, match="--baseline 'nope' is not a method here; allowed: mlp"):
         pb.table(sweep, baseline="nope")
     assert not (tmp_path / "sweep" / "table.csv").exists()  # the API writes nothing
-
-
-def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
-    text = (REPO / "README.md").read_text()
-    section = text.split("### Python API", 1)[1]
-    (code,) = re.findall(r"```python\n(.*?)```", section.split("\n### ", 1)[0], re.S)
-    monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {})
-    printed = capsys.readouterr().out
-    assert "test.accuracy" in printed and "mlp+l2" in printed
-    assert (tmp_path / "runs" / "iris" / "DONE").exists()
-    assert len(list((tmp_path / "sweeps" / "demo").glob("*/DONE"))) == 3

@@ -129,11 +129,12 @@ def test_every_third_party_import_is_a_declared_dependency():
     assert {"numpy", "tabulate"} <= declared  # tabulate: pandas' DataFrame.to_markdown()
 
 
-def test_readme_commands_quote_every_bracket():
+def test_readme_and_docs_commands_quote_every_bracket():
     import re
     import shlex
 
-    text = (REPO / "README.md").read_text()
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    text = "\n".join(p.read_text() for p in pages)
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     spans = re.findall(r"`((?:psilon-bench|-m|\.venv/bin/psilon-bench) [^`]*)`", text)
     lines = [ln for b in blocks for ln in b.splitlines()] + spans

@@ -1,4 +1,4 @@
-"""The package's layout rules (README "Design"), read from the source's import statements,
+"""The package's layout rules (docs/design.md), read from the source's import statements,
 lazy imports inside functions included:
 
 - no import circle between the package's modules; importing `a.b.c` runs `a/__init__` and
@@ -21,7 +21,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "psilon_bench"
 ROOT = "psilon_bench"
 
-#: Part -> the other parts it may import (README "Design"). A part is a module prefix below the
+#: Part -> the other parts it may import (docs/design.md; tests/test_docs.py checks its table). A part is a module prefix below the
 #: root ("engine.plan" allows that module alone); every part may import itself, `errors` and
 #: the root (the version). `runner` may import every part but `cli`; `cli` imports anything.
 ALLOWED: dict[str, set[str]] = {

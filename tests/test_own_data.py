@@ -1,5 +1,5 @@
 """A user's own CSV file: `dataset=csv dataset.path=FILE`, `dataset.drop`, and a registry
-entry of their own through `--config-dir` (the README's example)."""
+entry of their own through `--config-dir` (the example of docs/guide/own-data.md)."""
 
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ def test_csv_run_end_to_end(houses, tmp_path):
     assert res.stderr.count("\n") == 1
 
 
-def test_readme_registry_entry_with_config_dir(houses, tmp_path):
-    text = (REPO / "README.md").read_text()
+def test_docs_registry_entry_with_config_dir(houses, tmp_path):
+    text = (REPO / "docs" / "guide" / "own-data.md").read_text()
     (yaml,) = re.findall(r"```yaml\n(# my_configs/dataset/houses.yaml\n.*?)```", text, re.S)
     yaml = yaml.replace("/data/houses.csv.gz", str(houses)).replace("price", "price ")
     yaml = yaml.replace("[id, parcel_no]", "[id, big]").replace("[zip_code]", "[]")

@@ -1,4 +1,4 @@
-"""The `make table-*` targets (README "Reproducing the papers"): a dry run (`make -n`) shows
+"""The `make table-*` targets (docs/protocols.md): a dry run (`make -n`) shows
 each protocol's sweeps, table and figure into results/<protocol>/, forwards DATA_DIR,
 LAUNCHER and FULL, and every job it would start composes and validates."""
 
@@ -142,7 +142,7 @@ def test_small_data_with_p6_dir_sweeps_each_predefined_dataset(tmp_path):
 
 def test_recipe_development_never_uses_the_p6_seeds():
     """table-small-data-dev scores its candidates on split draws that P6 (seeds 0-2, FULL 0-4)
-    never uses, so choosing the recipe never looks at P6's test rows (README, "A recipe")."""
+    never uses, so choosing the recipe never looks at P6's test rows (docs/protocols.md, "A recipe for small data")."""
     p6_seeds = set(range(5))
     for line in _dry("table-small-data-dev", "DATA_DIR=../shared/data"):
         for overrides in _jobs(line):

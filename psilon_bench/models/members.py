@@ -99,7 +99,7 @@ def _affine_grads(
 #: 0.77x, 32 x 64 x 64 0.18x, 400 x 500 x 1 0.53x.
 ONEDNN_MIN_MACS = 2**21
 
-#: Environment variable that turns the oneDNN route off when set to `0` (README, Design).
+#: Environment variable that turns the oneDNN route off when set to `0` (docs/design.md).
 ONEDNN_ENV = "PSILON_ONEDNN"
 
 
@@ -119,8 +119,8 @@ def _use_onednn(x: Tensor, weight: Tensor) -> bool:
     bmm: on CPU in float32 (oneDNN has no float64 matmul), per member at least
     `ONEDNN_MIN_MACS`, unless `PSILON_ONEDNN=0`, and not while autograd records (a
     backward with `create_graph`: the oneDNN op has no derivative). torch.mm/bmm call MKL, which on AMD CPUs
-    runs its AVX2 kernels at about half the speed of oneDNN's AVX-512 ones (README,
-    Benchmarks); oneDNN is reached one matrix at a time (~11 us a call), hence the size."""
+    runs its AVX2 kernels at about half the speed of oneDNN's AVX-512 ones
+    (docs/benchmarks.md); oneDNN is reached one matrix at a time (~11 us a call), hence the size."""
     return (
         _LINEAR is not None
         and x.shape[1] * weight.shape[1] * weight.shape[2] >= ONEDNN_MIN_MACS

@@ -2,7 +2,7 @@
 
 `ratio_and_score(table, u, scale)` returns `StableTable.neg_log_pdf_ratio_and_score(u, scale)`
 for a contiguous float32 CPU tensor and a float scale, the same bits as the eager torch path,
-about 2.7x faster (README, Benchmarks), or None where the caller must use the eager path:
+about 2.7x faster (docs/benchmarks.md), or None where the caller must use the eager path:
 
 - the kernel is off (`PSILON_SAS_KERNEL=0`) or unavailable: no C++ compiler (`$CXX`, else
   `g++`), a torch build not at ATen's AVX2 or AVX-512 level on x86-64 Linux, a failed build,
@@ -40,7 +40,7 @@ from psilon_bench.regularizers.stable.cache import default_cache_dir
 
 log = logging.getLogger(__name__)
 
-#: Environment variable that turns the kernel off when set to `0` (README, Design).
+#: Environment variable that turns the kernel off when set to `0` (docs/design.md).
 KERNEL_ENV = "PSILON_SAS_KERNEL"
 SOURCE = Path(__file__).with_name("sas_kernel.cpp")
 #: Compiler flags per ATen CPU level (`torch.backends.cpu.get_cpu_capability()`).
