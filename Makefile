@@ -110,7 +110,7 @@ P3_DATA := $(if $(FULL),dataset=breast_cancer$(comma)digits$(comma)magic_telesco
 table-lp-bridge: setup  ## P3: L_p bridge decay, sparsity vs accuracy (Pareto figure)
 	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net $(if $(FULL),regularizer.p=0.5$(comma)0.8$(comma)1.0$(comma)1.5$(comma)2.0) $(P3_DATA) $(call SDIR,lp_bridge,lp_bridge) $(ARGS)
 	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net regularizer=l1 $(P3_DATA) $(call SDIR,lp_bridge,l1) $(ARGS)
-	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics test.accuracy,sparsity.exact
+	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics test.accuracy,sparsity.exact --matched-sparsity sparsity.exact
 	$(PLOT) $(RES)/lp_bridge$(FX)/runs --kind pareto --out $(RES)/lp_bridge$(FX)
 
 table-soft-diamond: setup  ## P4: soft diamond vs L1 vs L2 (threshold sparsity, Pareto figure)
