@@ -263,7 +263,9 @@ def plot_parser() -> argparse.ArgumentParser:
         "--out", default=None, help="where <kind>.png and <kind>.pdf go (default: the first DIR)"
     )
     p.add_argument(
-        "--select-on", default=None, help="validation metric of selection (lambda-path, pruning)"
+        "--select-on",
+        default=None,
+        help="validation metric of selection (the starred members of pareto and lambda-path, pruning)",
     )
     return p
 
