@@ -136,7 +136,7 @@ table-lp-bridge: setup  ## P3: L_p bridge decay (p 0.5-2) vs L1 vs AdamW, sparsi
 	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net $(P3_P) $(P3_BUNDLED) $(call SDIR,lp_bridge,lp_bridge_bundled) $(ARGS))
 	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net regularizer=l1 $(P3_BUNDLED) $(call SDIR,lp_bridge,l1_bundled) $(ARGS))
 	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net regularizer=weight_decay $(WD_GRID) $(P3_BUNDLED) $(call SDIR,lp_bridge,adamw_bundled) $(ARGS))
-	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics $(P3_METRICS)
+	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics $(P3_METRICS) --matched-sparsity sparsity.exact
 	$(PLOT) $(RES)/lp_bridge$(FX)/runs --kind pareto --out $(RES)/lp_bridge$(FX)
 
 # P4 at every size: soft diamond at alpha 0.5, 1, 1.5, 2 (a fixed prior scale c = 0.05: a fixed

@@ -85,8 +85,14 @@ def test_ranks_friedman_nemenyi_wilcoxon_holm():
     )
     assert math.isnan(t.loc["mlp+none", "wilcoxon_p"])
     assert list(t.index) == sorted(t.index, key=lambda m: t.loc[m, "mean_rank"])
-    fig = stats.cd_figure(res.rank_result)
-    assert fig.axes and any("psilon_net+path_norm" in x.get_text() for x in fig.axes[0].texts)
+    fig = stats.cd_figure(res)  # methods under their display names, titled
+    texts = [x.get_text() for x in fig.axes[0].texts]
+    assert "PSiLON Net + path norm" in texts and "MLP + L2" in texts and "MLP" in texts
+    assert not any("+path_norm" in x for x in texts)
+    assert fig.axes[0].get_title() == (
+        "test accuracy, classification: mean ranks over 6 datasets\n"
+        f"Friedman p = {f.pvalue:.3g}; Nemenyi critical difference at \u03b1 = 0.05"
+    )
 
 
 def test_lower_is_better_metric_ranks_the_smallest_first():

@@ -226,7 +226,7 @@ def test_figures_from_the_real_sweep(sweep):
     axes = _labels(fig)
     assert all(ax.get_xscale() == "log" for ax in axes)
     legend = {t.get_text() for t in fig.legends[0].get_texts()}
-    assert {"mlp+l2", "selected \u03bb", "validation (dashed)"} <= legend
+    assert {"MLP + L2", "selected \u03bb", "validation (dashed)"} <= legend
     fig = figures.draw("lipschitz", c)
     axes = _labels(fig)
     assert len(axes) == 4 * 2 and all(ax.get_yscale() == "log" for ax in axes)
@@ -328,11 +328,11 @@ def test_one_colour_per_method_in_every_panel(tmp_path):
         seen = defaultdict(set)
         for ax in fig.axes:
             for line in ax.get_lines():
-                if line.get_label().startswith("mlp+"):
+                if line.get_label().startswith("MLP + "):
                     seen[line.get_label()].add(to_hex(line.get_color()))
-        assert set(seen) == {"mlp+l1", "mlp+l2"}, kind
+        assert set(seen) == {"MLP + L1", "MLP + L2"}, kind
         assert all(len(colours) == 1 for colours in seen.values()), (kind, seen)
-        assert seen["mlp+l1"] != seen["mlp+l2"]
+        assert seen["MLP + L1"] != seen["MLP + L2"]
         legend = {
             t.get_text(): h
             for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)

@@ -57,6 +57,14 @@ def table_parser() -> argparse.ArgumentParser:
         help="method the Wilcoxon tests compare against, or several with commas (one column "
         "each; the first leads): default mlp+none, else the first mlp method",
     )
+    p.add_argument(
+        "--matched-sparsity",
+        default=None,
+        metavar="SPARSITY",
+        help="also write matched_sparsity.csv/md: each method's test metric (the first of "
+        "--metrics) at the sparsity levels (this column, e.g. sparsity.exact) the methods "
+        "reach, read off its own Pareto front",
+    )
     return p
 
 
@@ -138,6 +146,7 @@ def table(argv: list[str]) -> int:
     ns = table_parser().parse_args(argv)
     built = build_tables(ns.dirs, _list(ns.by), _list(ns.metrics), ns.select_on, _list(ns.baseline))
     out = Path(ns.out) if ns.out else Path(ns.dirs[0])
+    matched = _matched(built, ns.matched_sparsity, _list(ns.metrics))  # checked before writing
     console = Console()
     for block, res in zip(built.blocks, built.results):
         console.print(tb.rich_table(block, console.width))
@@ -145,8 +154,24 @@ def table(argv: list[str]) -> int:
     for line in built.collected.notes():
         console.print(line, markup=False, highlight=False)
     written = _write_tables(out, built)
+    for name, text in matched.items():
+        io.atomic_write(out / name, text)
+        written.append(name)
     console.print(f"written: {', '.join(written)} in {out}", markup=False, highlight=False)
     return 0
+
+
+def _matched(built: Tables, sparsity: str | None, metrics: list[str] | None) -> dict[str, str]:
+    """matched_sparsity.csv/md by file name (none unless --matched-sparsity is given)."""
+    if not sparsity:
+        return {}
+    from psilon_bench.report import matched
+
+    table = matched.matched_sparsity(built.collected.records, sparsity, metrics)
+    return {
+        "matched_sparsity.csv": table.to_csv(index=False),
+        "matched_sparsity.md": matched.markdown(table, sparsity),
+    }
 
 
 def _write_tables(out: Path, built: Tables) -> list[str]:
@@ -160,7 +185,7 @@ def _write_tables(out: Path, built: Tables) -> list[str]:
     figures = [r for r in results if r.rank_result is not None]
     for r in figures:
         stem = "cd" if len(figures) == 1 else f"cd-{r.task}"
-        fig = st.cd_figure(r.rank_result)
+        fig = st.cd_figure(r)
         written += _save(fig, out, stem)
     return written
 
@@ -238,7 +263,9 @@ def plot_parser() -> argparse.ArgumentParser:
         "--out", default=None, help="where <kind>.png and <kind>.pdf go (default: the first DIR)"
     )
     p.add_argument(
-        "--select-on", default=None, help="validation metric of selection (lambda-path, pruning)"
+        "--select-on",
+        default=None,
+        help="validation metric of selection (the starred members of pareto and lambda-path, pruning)",
     )
     return p
 

@@ -168,12 +168,33 @@ def _autorank(mat: pd.DataFrame, hib: bool, notes: list[str]):
         )
 
 
-def cd_figure(result):
-    """The critical-difference diagram of an autorank result (a matplotlib Figure)."""
+def cd_title(res: Stats) -> str:
+    """The diagram's title: metric, task, number of datasets and the Friedman p-value."""
+    from psilon_bench.report.figure_style import metric_label
+
+    t = res.table
+    n = int(t["n_datasets"].iloc[0])
+    p = t["friedman_p"].iloc[0]
+    friedman = "Friedman p = -" if p != p else f"Friedman p = {p:.3g}"
+    return (
+        f"{metric_label(res.metric)}, {res.task}: mean ranks over {n} datasets\n"
+        f"{friedman}; Nemenyi critical difference at \u03b1 = {ALPHA:g}"
+    )
+
+
+def cd_figure(res: Stats):
+    """The critical-difference diagram of a Stats result (a matplotlib Figure): methods under
+    their display names, titled with `cd_title`."""
     import matplotlib
 
     matplotlib.use("Agg")
     from autorank import plot_stats
 
+    from psilon_bench.report.figure_style import display_names
+
+    result = res.rank_result
+    names = display_names(result.rankdf.index)
+    result = result._replace(rankdf=result.rankdf.rename(index=names))
     ax = plot_stats(result, allow_insignificant=True)
+    ax.set_title(cd_title(res), fontsize=9)
     return ax.figure
