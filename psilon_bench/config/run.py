@@ -10,12 +10,15 @@ from omegaconf import MISSING
 from psilon_bench.config.data import DatasetConfig, PreprocessConfig, SplitConfig
 from psilon_bench.config.fields import ranged
 from psilon_bench.config.model import (
+    CatBoostConfig,
+    LightGBMConfig,
     MLPConfig,
     SklearnForestConfig,
     SklearnHGBConfig,
     SklearnLinearConfig,
     SklearnMLPConfig,
     WeightNormConfig,
+    XGBoostConfig,
 )
 from psilon_bench.config.regularization import (
     LpBridgeConfig,
@@ -104,6 +107,9 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("model", "base_sklearn_forest"): SklearnForestConfig,
     ("model", "base_sklearn_mlp"): SklearnMLPConfig,
     ("model", "base_sklearn_hgb"): SklearnHGBConfig,
+    ("model", "base_catboost"): CatBoostConfig,
+    ("model", "base_lightgbm"): LightGBMConfig,
+    ("model", "base_xgboost"): XGBoostConfig,
     ("regularizer", "base_regularizer"): RegularizerConfig,
     ("regularizer", "base_lp_bridge"): LpBridgeConfig,
     ("regularizer", "base_soft_diamond"): SoftDiamondConfig,

@@ -221,15 +221,21 @@ def method_names(df: pd.DataFrame) -> pd.Series:
     return names
 
 
+#: Baselines named without `sklearn_` (`baselines.gbdt`): like scikit-learn's, their own
+#: penalty is the strength axis and their regularizer always `none`.
+GBDT_MODELS = ("catboost", "lightgbm", "xgboost")
+
+
 def _base_name(parts: pd.Series) -> str:
-    """model+regularizer[+pruning]; scikit-learn baselines are their model name alone
-    (their own penalty grid is the strength axis)."""
-    model = parts.get("cfg.model.name", "")
+    """model+regularizer[+pruning]; the baselines (scikit-learn's, gradient boosting) are their
+    model name alone (their own penalty grid is the strength axis)."""
+    model = str(parts.get("cfg.model.name", ""))
+    baseline = model.startswith("sklearn_") or model in GBDT_MODELS
     keep = [
         v
         for c, v in parts.items()
         if not (c == "cfg.pruning.name" and v == "none")
-        and not (c == "cfg.regularizer.name" and str(model).startswith("sklearn_"))
+        and not (c == "cfg.regularizer.name" and baseline)
     ]
     return "+".join(keep)
 
