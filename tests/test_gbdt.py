@@ -19,6 +19,7 @@ from psilon_bench.baselines.gbdt import estimator
 from psilon_bench.records.io import read_records
 from psilon_bench.report.collect import collect
 from psilon_bench.runner.experiment import run_experiment
+from psilon_bench.runner.summary import render
 
 catboost = pytest.importorskip("catboost")
 lightgbm = pytest.importorskip("lightgbm")
@@ -77,6 +78,7 @@ def test_records_equal_the_library_on_the_same_split(tmp_path, name, dataset):
         for key, value in want.items():
             assert r[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
     assert set(collect([tmp_path]).records["method"]) == {name}  # as sklearn_rf: no "+none"
+    assert "identical" not in render(records, None, 200)  # strength is the library's penalty
     best = max(records, key=lambda r: r.get("val.accuracy", r.get("val.r2")))
     if dataset == "breast_cancer":  # sane fits: the forest gets ~0.95 and ~0.45 here
         assert best["test.accuracy"] > 0.9

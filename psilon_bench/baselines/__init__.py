@@ -19,8 +19,10 @@ from psilon_bench.baselines.sklearn import NULL_KEYS
 
 
 def is_baseline(model_cfg: Any) -> bool:
-    """Whether `model` is a baseline of another library (scikit-learn or gradient boosting)."""
-    return str(model_cfg.name) in sklearn.TASKS or str(model_cfg.name) in gbdt.TASKS
+    """Whether `model` (its config, or its name) is a baseline of another library
+    (scikit-learn or gradient boosting)."""
+    name = model_cfg if isinstance(model_cfg, str) else str(model_cfg.name)
+    return name in sklearn.TASKS or name in gbdt.TASKS
 
 
 def uses_lr(model_cfg: Any) -> bool:

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from psilon_bench.baselines import is_baseline
+
 #: member axes shown as the row key when present: (record key, header)
 AXES = [("strength", "strength"), ("lr", "lr"), ("prune.amount", "pruned")]
 #: (record key, header), most important first within each task
@@ -123,7 +125,7 @@ def _axes(records: Sequence[dict[str, Any]]) -> list[str]:
 def _identical_strengths(records: Sequence[dict[str, Any]]) -> bool:
     """Several strengths of a network under `regularizer=none` (they change nothing)."""
     first = records[0]
-    network = not str(first.get("cfg.model.name", "")).startswith("sklearn_")
+    network = not is_baseline(str(first.get("cfg.model.name", "")))
     return (
         network
         and first.get("cfg.regularizer.name") == "none"
