@@ -197,11 +197,13 @@ def fit_members(
     lrs: list[float | None] | None = None,
     class_weight: str = "none",
     make: Callable[..., Any] | None = None,
+    keep_outputs: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
     """Fit member e on `splits[e]` with `seeds[e]`, `strengths[e]` and `lrs[e]`; return one
     evaluation dict per member (the keys `evaluate_members` gives the networks) and the fitting
     time. `class_weight="balanced"`: rows weighted by n / (K n_c) of the training labels.
-    `make`: the family's `estimator` (default: this module's, scikit-learn's)."""
+    `make`: the family's `estimator` (default: this module's, scikit-learn's). `keep_outputs`:
+    a list that gets, per member, split part -> its outputs (N, d_out) (`outputs`' layout)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -230,6 +232,7 @@ def fit_members(
                 model.fit(split.X_train, split.y_train, sample_weight=weights)
             fit_time += time.perf_counter() - started
             row: dict[str, Any] = {}
+            kept: dict[str, Any] = {}
             for part in ("train", "val", "test"):
                 if split.sizes[part] == 0:
                     continue
@@ -237,6 +240,7 @@ def fit_members(
                 import torch
 
                 out = outputs(model, X, split.task, split.n_classes)
+                kept[part] = out[0]
                 for metric, value in task_metrics(
                     out, torch.as_tensor(y)[None], split.task
                 ).items():
@@ -244,6 +248,8 @@ def fit_members(
             row.update(_parameter_counts(model))
             row.update(dict.fromkeys(NULL_KEYS))
             rows.append(row)
+            if keep_outputs is not None:
+                keep_outputs.append(kept)
     return rows, fit_time
 
 

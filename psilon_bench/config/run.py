@@ -95,6 +95,9 @@ class Config:
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     seeds: Any = 3  # a count (seeds 0..n-1) or a list of seeds
+    # k: one more record per setting for the average of k members' predicted probabilities
+    # (members that differ only in their init seed, sharing one split: set split.seed); null: off
+    ensemble: int | None = ranged(None, 2, None, optional=True)
     name: str = "default"  # names the run folder: results/runs/<name>/...
 
 

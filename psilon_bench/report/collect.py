@@ -157,6 +157,10 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     if "dataset" not in df.columns:
         df["dataset"] = df.get("cfg.dataset.name", "data")
     df["method"] = method_names(df)
+    if "ensemble.k" in df.columns:  # `ensemble: k`: the average of k members is its own method
+        k = pd.to_numeric(df["ensemble.k"], errors="coerce")
+        hit = k.notna()
+        df.loc[hit, "method"] += " + ensemble(" + k[hit].astype(int).astype(str) + ")"
     df["data"] = data_names(df)
     return df
 

@@ -106,8 +106,10 @@ def _pruning_label(first: dict[str, Any], axes: list[str]) -> str:
 def title(records: Sequence[dict[str, Any]], axes: list[str]) -> str:
     first = records[0]
     inferred = ", inferred" if first.get("cfg.dataset.task") == "auto" else ""
+    k = first.get("ensemble.k")
+    averaged = f" + ensemble({k})" if k else ""
     return (
-        f"{first['model']} + {first['regularizer']}{_pruning_label(first, axes)} "
+        f"{first['model']} + {first['regularizer']}{_pruning_label(first, axes)}{averaged} "
         f"on {first['dataset']} ({first['task']}{inferred})"
     )
 
@@ -278,5 +280,10 @@ def print_summary(records: Sequence[dict[str, Any]], run_dir: Path | None = None
         import shutil
 
         width = shutil.get_terminal_size().columns
-    sys.stdout.write(render(records, run_dir, width))
+    members = [r for r in records if r.get("ensemble.k") is None]
+    ensembles = [r for r in records if r.get("ensemble.k") is not None]  # `ensemble: k`
+    text = render(members, None if ensembles else run_dir, width)
+    if ensembles:  # their own table: selection per block of seeds, as per seed for members
+        text += render(ensembles, run_dir, width)
+    sys.stdout.write(text)
     sys.stdout.flush()
