@@ -93,17 +93,20 @@ RF_GRID     := 'regularizer.strength=[1,2,4,8,16,32]'
 # P1's report columns: accuracy / RMSE, near-sparsity, exact sparsity after the projection, the
 # 1-path-norm (a network's columns; the scikit-learn rows leave them empty)
 P1_METRICS  := test.accuracy,test.log_loss,test.rmse,sparsity.near,sparsity.exact,path_norm
+# histogram gradient boosting: l2_regularization x learning_rate (200 rounds), fixed a priori
+HGB_GRID    := 'regularizer.strength=[0,1,10]' 'optimizer.lr=[0.03,0.1,0.3]'
 
 .PHONY: tables table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data table-small-data-dev
 
 tables: table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data  ## every protocol table (P1-P6)
 
-table-psilon-tabular: setup  ## P1: PSiLON Net vs Standard Net vs ridge/logistic/forest on the 9 tabular sets
+table-psilon-tabular: setup  ## P1: PSiLON Net vs Standard Net vs ridge/logistic/forest/boosting on the 9 tabular sets
 	$(SWEEP) experiment=psilon_tabular dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_FULL) $(call SDIR,psilon_tabular,psilon_net) $(ARGS)
 	$(SWEEP) experiment=psilon_tabular model=standard_net regularizer=length_l2 pruning=none dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_FULL) $(call SDIR,psilon_tabular,standard_net) $(ARGS)
 	$(SWEEP) model=sklearn_logistic dataset=$(P1_DATA_CLS) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_logistic)
 	$(SWEEP) model=sklearn_ridge dataset=$(P1_DATA_REG) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_ridge)
 	$(SWEEP) model=sklearn_rf dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_SPLIT) $(RF_GRID) $(if $(FULL),seeds=3,seeds=2 model.n_estimators=100) $(call SDIR,psilon_tabular,sklearn_rf)
+	$(SWEEP) model=sklearn_hgb dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_SPLIT) $(HGB_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_hgb)
 	$(TABLE) $(RES)/psilon_tabular$(FX)/runs --out $(RES)/psilon_tabular$(FX) --baseline sklearn_rf --metrics $(P1_METRICS)
 	$(PLOT) $(RES)/psilon_tabular$(FX)/runs --kind lambda-path --out $(RES)/psilon_tabular$(FX)
 
@@ -162,7 +165,8 @@ table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden unit
 # P6: every offline classification set; n_train 500 only where the set has enough rows. Every
 # method is tuned by the same recipe (experiment=small_data: seeds x strengths x learning rates
 # as members, selection on validation): three networks, each with its own regularizer, and the
-# scikit-learn logistic regression, random forest and MLP on the same splits.
+# scikit-learn logistic regression, random forest, histogram gradient boosting and MLP on the
+# same splits.
 P6_SMALL := iris,wine,breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
 P6_LARGE := breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
 P6_COMMON := experiment=small_data $(if $(FULL),seeds=5)
@@ -172,7 +176,8 @@ P6_CELL = for m in $(P6_NETS); do \
 	    $(SWEEP) $(P6_COMMON) $(1) model=$${m%%:*} regularizer=$${m\#\#*:} $(call SDIR,small_data,$(2)-$${m%%:*}) $(ARGS) || exit 1; done; \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_mlp regularizer=none $(call SDIR,small_data,$(2)-sklearn_mlp) || exit 1; \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,small_data,$(2)-logistic) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_rf regularizer=none $(RF_GRID) $(call SDIR,small_data,$(2)-rf) || exit 1
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_rf regularizer=none $(RF_GRID) $(call SDIR,small_data,$(2)-rf) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_hgb regularizer=none $(HGB_GRID) $(call SDIR,small_data,$(2)-hgb) || exit 1
 table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500
 	@if [ -n "$(P6_DIR)" ] && ! ls $(P6_DIR)/*.splits.json >/dev/null 2>&1; then echo "error: P6_DIR=$(P6_DIR) holds no NAME.splits.json (a predefined-split dataset is NAME.csv[.gz] with NAME.splits.json beside it)" >&2; exit 2; fi
 	for n in 50 100 500; do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \

@@ -59,3 +59,26 @@ def fast_first(total: int, fast: int) -> list:
     """Parameters 0..total-1 for a randomized equivalence test: the first `fast` run in
     `make test`, the rest are marked slow (`make test-full` runs all)."""
     return [i if i < fast else pytest.param(i, marks=pytest.mark.slow) for i in range(total)]
+
+
+def reference_metrics(fitted, split) -> dict[str, float]:
+    """`<part>.<metric>` of a fitted scikit-learn-style estimator on every part of `split`,
+    computed by sklearn.metrics (the independent side of the baselines' tests)."""
+    import math
+
+    import numpy as np
+    from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score
+
+    out = {}
+    for part in ("train", "val", "test"):
+        X, y = getattr(split, f"X_{part}"), getattr(split, f"y_{part}")
+        if split.task == "classification":
+            proba = np.clip(fitted.predict_proba(X).astype(np.float64), 1e-15, None)
+            proba = proba / proba.sum(axis=1, keepdims=True)
+            out[f"{part}.accuracy"] = accuracy_score(y, np.ravel(fitted.predict(X)))
+            out[f"{part}.log_loss"] = log_loss(y, proba, labels=list(range(split.n_classes)))
+        else:
+            pred = fitted.predict(X)
+            out[f"{part}.rmse"] = math.sqrt(mean_squared_error(y, pred))
+            out[f"{part}.r2"] = r2_score(y, pred)
+    return out

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import compose_config
+from conftest import compose_config, reference_metrics
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -16,11 +16,7 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import (
-    accuracy_score,
     balanced_accuracy_score,
-    log_loss,
-    mean_squared_error,
-    r2_score,
 )
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
@@ -63,19 +59,7 @@ def _direct(name: str, task: str, strength: float, seed: int, lr: float | None =
 def _expected(cfg, split, name: str, strength: float, seed: int, lr=None) -> dict[str, float]:
     with threadpool_limits(limits=1):  # as the run (BLAS threads change lbfgs' rounding)
         est = _direct(name, split.task, strength, seed, lr).fit(split.X_train, split.y_train)
-    out = {}
-    for part in ("train", "val", "test"):
-        X, y = getattr(split, f"X_{part}"), getattr(split, f"y_{part}")
-        if split.task == "classification":
-            proba = np.clip(est.predict_proba(X).astype(np.float64), 1e-15, None)
-            proba = proba / proba.sum(axis=1, keepdims=True)
-            out[f"{part}.accuracy"] = accuracy_score(y, est.predict(X))
-            out[f"{part}.log_loss"] = log_loss(y, proba, labels=list(range(split.n_classes)))
-        else:
-            pred = est.predict(X)
-            out[f"{part}.rmse"] = math.sqrt(mean_squared_error(y, pred))
-            out[f"{part}.r2"] = r2_score(y, pred)
-    return out
+    return reference_metrics(est, split)
 
 
 CASES = [

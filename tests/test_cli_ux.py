@@ -21,8 +21,9 @@ def test_help_lists_options_without_schemas(tmp_path):
     assert res.returncode == 0, res.stderr
     groups = res.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
     assert (
-        "model: ewn_mlp, mlp, psilon_net, psilon_resnet, sklearn_hgb, sklearn_logistic, sklearn_mlp, "
-        "sklearn_rf, sklearn_ridge, standard_net, swn_mlp" in groups
+        "model: catboost, ewn_mlp, lightgbm, mlp, psilon_net, psilon_resnet, sklearn_hgb, "
+        "sklearn_logistic, sklearn_mlp, sklearn_rf, sklearn_ridge, standard_net, swn_mlp, "
+        "xgboost" in groups
     )
     assert "base_" not in groups
 
@@ -32,7 +33,7 @@ def test_schema_is_not_an_option(tmp_path, args):
     res = run_cli(["run", *QUICK, *args], tmp_path)
     assert res.returncode == 2
     (line,) = res.stderr.splitlines()
-    assert "is not an option of 'model'; allowed: ewn_mlp, mlp," in line
+    assert "is not an option of 'model'; allowed: catboost, ewn_mlp, lightgbm, mlp," in line
     assert all_files(tmp_path) == []
 
 

@@ -135,7 +135,15 @@ def test_small_data_with_p6_dir_sweeps_each_predefined_dataset(tmp_path):
     assert "split.kind=predefined" in loop and "dataset=csv" in loop
     jobs = [dict(o.split("=", 1) for o in job) for job in _jobs(loop)]
     assert sorted(job["model"] for job in jobs) == sorted(
-        ["mlp", "psilon_net", "psilon_resnet", "sklearn_mlp", "sklearn_logistic", "sklearn_rf"]
+        [
+            "mlp",
+            "psilon_net",
+            "psilon_resnet",
+            "sklearn_mlp",
+            "sklearn_logistic",
+            "sklearn_rf",
+            "sklearn_hgb",
+        ]
     )
     assert all(job["experiment"] == "small_data" for job in jobs)
 

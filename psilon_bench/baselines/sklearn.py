@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from psilon_bench.errors import ConfigError, DataError
@@ -58,19 +59,9 @@ NULL_KEYS = (
 )
 
 
-def is_baseline(model_cfg: Any) -> bool:
-    """Whether `model` is one of the scikit-learn baselines."""
-    return str(model_cfg.name) in TASKS
-
-
-def uses_lr(model_cfg: Any) -> bool:
-    """Whether `optimizer.lr` is a member axis: every network, `sklearn_mlp`, `sklearn_hgb`."""
-    return not is_baseline(model_cfg) or str(model_cfg.name) in WITH_LR
-
-
 def check_config(cfg: Any) -> None:
-    """Rules a baseline adds to `validation.validate`: no torch regularizer or pruning, and
-    whole-number strengths for the forest."""
+    """Rules every baseline adds to `validation.validate` (the gradient boosting libraries'
+    too): no torch regularizer or pruning, and whole-number strengths for the forest."""
     name = cfg.model.name
     if cfg.regularizer.name != "none":
         raise ConfigError(
@@ -205,10 +196,14 @@ def fit_members(
     threads: int = 1,
     lrs: list[float | None] | None = None,
     class_weight: str = "none",
+    make: Callable[..., Any] | None = None,
+    keep_outputs: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
     """Fit member e on `splits[e]` with `seeds[e]`, `strengths[e]` and `lrs[e]`; return one
     evaluation dict per member (the keys `evaluate_members` gives the networks) and the fitting
-    time. `class_weight="balanced"`: rows weighted by n / (K n_c) of the training labels."""
+    time. `class_weight="balanced"`: rows weighted by n / (K n_c) of the training labels.
+    `make`: the family's `estimator` (default: this module's, scikit-learn's). `keep_outputs`:
+    a list that gets, per member, split part -> its outputs (N, d_out) (`outputs`' layout)."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -220,12 +215,13 @@ def fit_members(
     rows: list[dict[str, Any]] = []
     fit_time = 0.0
     lrs = lrs if lrs is not None else [None] * len(splits)
+    make = make or estimator
     with threadpool_limits(limits=threads), warnings.catch_warnings():
         # an MLP or logistic fit stopped by max_iter is still a member: its validation score
         # decides, as for a network stopped by its step budget
         warnings.simplefilter("ignore", ConvergenceWarning)
         for split, seed, strength, lr in zip(splits, seeds, strengths, lrs):
-            model = estimator(model_cfg, split.task, strength, seed, threads, split.name, lr)
+            model = make(model_cfg, split.task, strength, seed, threads, split.name, lr)
             weights = None
             if class_weight == "balanced" and split.task == "classification":
                 weights = compute_sample_weight("balanced", split.y_train)
@@ -236,6 +232,7 @@ def fit_members(
                 model.fit(split.X_train, split.y_train, sample_weight=weights)
             fit_time += time.perf_counter() - started
             row: dict[str, Any] = {}
+            kept: dict[str, Any] = {}
             for part in ("train", "val", "test"):
                 if split.sizes[part] == 0:
                     continue
@@ -243,6 +240,7 @@ def fit_members(
                 import torch
 
                 out = outputs(model, X, split.task, split.n_classes)
+                kept[part] = out[0]
                 for metric, value in task_metrics(
                     out, torch.as_tensor(y)[None], split.task
                 ).items():
@@ -250,6 +248,8 @@ def fit_members(
             row.update(_parameter_counts(model))
             row.update(dict.fromkeys(NULL_KEYS))
             rows.append(row)
+            if keep_outputs is not None:
+                keep_outputs.append(kept)
     return rows, fit_time
 
 

@@ -29,10 +29,12 @@ from psilon_bench.config.fields import (
 )
 from psilon_bench.config.model import (
     Bound,
+    CatBoostConfig,
     DirectionInit,
     Layout,
     Length,
     LengthInit,
+    LightGBMConfig,
     MLPConfig,
     Norm,
     OutputLayer,
@@ -42,6 +44,7 @@ from psilon_bench.config.model import (
     SklearnMLPConfig,
     WeightInit,
     WeightNormConfig,
+    XGBoostConfig,
 )
 from psilon_bench.config.regularization import (
     LpBridgeConfig,
@@ -80,6 +83,7 @@ from psilon_bench.config.training import (
 
 __all__ = [
     "Bound",
+    "CatBoostConfig",
     "ClassWeight",
     "Config",
     "DType",
@@ -93,6 +97,7 @@ __all__ = [
     "Layout",
     "Length",
     "LengthInit",
+    "LightGBMConfig",
     "LpBridgeConfig",
     "MLPConfig",
     "MagnitudePruningConfig",
@@ -130,6 +135,7 @@ __all__ = [
     "TrainerConfig",
     "WeightInit",
     "WeightNormConfig",
+    "XGBoostConfig",
     "choice",
     "file_stem",
     "ranged",

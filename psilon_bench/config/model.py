@@ -131,3 +131,35 @@ class SklearnHGBConfig:
     max_leaf_nodes: int = ranged(31, 2)  # leaves per tree
     min_samples_leaf: int = ranged(20, 1)  # rows per leaf at least
     max_features: float = ranged(1.0, 0, 1, "right")  # fraction of features per split
+
+
+@dataclass
+class CatBoostConfig:
+    """CatBoost baseline (`psilon_bench.baselines.gbdt`, extra `[gbdt]`): `regularizer.strength`
+    is its l2_leaf_reg and `optimizer.lr` its learning_rate (both member axes)."""
+
+    name: str = "catboost"
+    n_estimators: int = ranged(200, 1)  # boosting rounds (iterations)
+    depth: int = ranged(6, 1, 16)  # depth of each (symmetric) tree
+
+
+@dataclass
+class LightGBMConfig:
+    """LightGBM baseline (`psilon_bench.baselines.gbdt`, extra `[gbdt]`): `regularizer.strength`
+    is its reg_lambda (L2) and `optimizer.lr` its learning_rate (both member axes)."""
+
+    name: str = "lightgbm"
+    n_estimators: int = ranged(200, 1)  # boosting rounds
+    num_leaves: int = ranged(31, 2)  # leaves per tree at most
+    min_child_samples: int = ranged(20, 1)  # rows per leaf at least
+
+
+@dataclass
+class XGBoostConfig:
+    """XGBoost baseline (`psilon_bench.baselines.gbdt`, extra `[gbdt]`): `regularizer.strength`
+    is its reg_lambda (L2) and `optimizer.lr` its learning_rate (both member axes)."""
+
+    name: str = "xgboost"
+    n_estimators: int = ranged(200, 1)  # boosting rounds
+    max_depth: int = ranged(6, 1)  # depth of each tree at most
+    min_child_weight: float = ranged(1.0, 0)  # hessian sum per leaf at least

@@ -10,12 +10,15 @@ from omegaconf import MISSING
 from psilon_bench.config.data import DatasetConfig, PreprocessConfig, SplitConfig
 from psilon_bench.config.fields import ranged
 from psilon_bench.config.model import (
+    CatBoostConfig,
+    LightGBMConfig,
     MLPConfig,
     SklearnForestConfig,
     SklearnHGBConfig,
     SklearnLinearConfig,
     SklearnMLPConfig,
     WeightNormConfig,
+    XGBoostConfig,
 )
 from psilon_bench.config.regularization import (
     LpBridgeConfig,
@@ -92,6 +95,9 @@ class Config:
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     seeds: Any = 3  # a count (seeds 0..n-1) or a list of seeds
+    # k: one more record per setting for the average of k members' predicted probabilities
+    # (members that differ only in their init seed, sharing one split: set split.seed); null: off
+    ensemble: int | None = ranged(None, 2, None, optional=True)
     name: str = "default"  # names the run folder: results/runs/<name>/...
 
 
@@ -104,6 +110,9 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("model", "base_sklearn_forest"): SklearnForestConfig,
     ("model", "base_sklearn_mlp"): SklearnMLPConfig,
     ("model", "base_sklearn_hgb"): SklearnHGBConfig,
+    ("model", "base_catboost"): CatBoostConfig,
+    ("model", "base_lightgbm"): LightGBMConfig,
+    ("model", "base_xgboost"): XGBoostConfig,
     ("regularizer", "base_regularizer"): RegularizerConfig,
     ("regularizer", "base_lp_bridge"): LpBridgeConfig,
     ("regularizer", "base_soft_diamond"): SoftDiamondConfig,

@@ -157,6 +157,10 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     if "dataset" not in df.columns:
         df["dataset"] = df.get("cfg.dataset.name", "data")
     df["method"] = method_names(df)
+    if "ensemble.k" in df.columns:  # `ensemble: k`: the average of k members is its own method
+        k = pd.to_numeric(df["ensemble.k"], errors="coerce")
+        hit = k.notna()
+        df.loc[hit, "method"] += " + ensemble(" + k[hit].astype(int).astype(str) + ")"
     df["data"] = data_names(df)
     return df
 
@@ -221,15 +225,21 @@ def method_names(df: pd.DataFrame) -> pd.Series:
     return names
 
 
+#: Baselines named without `sklearn_` (`baselines.gbdt`): like scikit-learn's, their own
+#: penalty is the strength axis and their regularizer always `none`.
+GBDT_MODELS = ("catboost", "lightgbm", "xgboost")
+
+
 def _base_name(parts: pd.Series) -> str:
-    """model+regularizer[+pruning]; scikit-learn baselines are their model name alone
-    (their own penalty grid is the strength axis)."""
-    model = parts.get("cfg.model.name", "")
+    """model+regularizer[+pruning]; the baselines (scikit-learn's, gradient boosting) are their
+    model name alone (their own penalty grid is the strength axis)."""
+    model = str(parts.get("cfg.model.name", ""))
+    baseline = model.startswith("sklearn_") or model in GBDT_MODELS
     keep = [
         v
         for c, v in parts.items()
         if not (c == "cfg.pruning.name" and v == "none")
-        and not (c == "cfg.regularizer.name" and str(model).startswith("sklearn_"))
+        and not (c == "cfg.regularizer.name" and baseline)
     ]
     return "+".join(keep)
 

@@ -34,9 +34,11 @@ from psilon_bench.engine.train import (
     plan_steps,
 )
 from psilon_bench.errors import ConfigError, DataError
+from psilon_bench.measure.ensemble import member_outputs
 from psilon_bench.measure.evaluate import evaluate_members, member_rows, task_columns
 from psilon_bench.records import io
 from psilon_bench.records.provenance import RunInfo, flat_config
+from psilon_bench.runner import ensemble
 from psilon_bench.runner.checks import check_job
 from psilon_bench.runner.grid import Members, idle_axes
 from psilon_bench.runner.outcome import null_diverged_metrics
@@ -136,6 +138,7 @@ def _run(
     first = splits[0]
     d_out = first.n_classes if first.task == "classification" else 1
     data_s = time.time() - started
+    outputs: list[dict[str, Any]] | None = [] if cfg.get("ensemble") else None
     if baselines.is_baseline(cfg.model):  # scikit-learn: one estimator per member, no torch
         t_fit = threads or cfg.trainer.threads or 1
         scores, fit_s = baselines.fit_members(
@@ -146,13 +149,14 @@ def _run(
             t_fit,
             members.lrs,
             choice(cfg.trainer.class_weight),
+            keep_outputs=outputs,
         )
         evaluation = [[score] for score in scores]
         E, d_in, chunk_size, eval_s = len(members), first.n_features, len(members), 0.0
         fitted = FitResult(0, fit_s, diverged_step=[None] * E, final_loss=[None] * E)
     else:
         d_in, evaluation, fitted, chunk_size, eval_s = _train_folds(
-            cfg, members, splits, device, dtype, threads, cores, progress
+            cfg, members, splits, device, dtype, threads, cores, progress, outputs=outputs
         )
 
     flat_cfg = flat_config(cfg)
@@ -206,6 +210,9 @@ def _run(
                 **flat_cfg,
             }
         )
+    if outputs is not None:  # `ensemble: k`: one more record per k members of a setting
+        parts = ensemble.scored_parts(first, cfg.metrics.train_split)
+        records += ensemble.ensemble_records(records, members, outputs, splits, cfg.ensemble, parts)
     records = [null_diverged_metrics(r) for r in records]
     curves = [{"run_id": provenance["run_id"], **point} for point in fitted.curves]
     network = not baselines.is_baseline(cfg.model)
@@ -230,14 +237,15 @@ def _split_file(cfg: DictConfig, table: Any) -> Any:
 
 
 def _train_folds(
-    cfg: DictConfig, members: Members, splits: list[Any], *args: Any
+    cfg: DictConfig, members: Members, splits: list[Any], *args: Any, outputs: Any = None
 ) -> tuple[int, list[list[dict[str, Any]]], FitResult, int, float]:
     """`_train_networks` on each fold's block of members (folds differ in size); one block
     (holdout) is exactly one call."""
     out = []
     for block in members.blocks():
+        sub = members.subset(block)
         out.append(
-            _train_networks(cfg, members.subset(block), splits[block], *args, first=block.start)
+            _train_networks(cfg, sub, splits[block], *args, first=block.start, outputs=outputs)
         )
     fitted = FitResult.combine([p[2] for p in out])
     evaluation = [row for p in out for row in p[1]]
@@ -254,10 +262,12 @@ def _train_networks(
     cores: int | None,
     progress: RunProgress,
     first: int = 0,
+    outputs: list[dict[str, Any]] | None = None,
 ) -> tuple[int, list[list[dict[str, Any]]], FitResult, int, float]:
     """Train and evaluate the torch members (in chunks): d_in, evaluations (one list per
     member: one per pruning amount, `evaluate_amounts`), fit, chunk size, evaluation seconds.
-    `first`: the run's index of `members`' first member."""
+    `first`: the run's index of `members`' first member. `outputs`: a list that gets each
+    member's outputs per split part (`ensemble: k`)."""
     offset, first = first, splits[0]
     parts = {
         p: stack_splits(splits, p, device, dtype)
@@ -328,6 +338,8 @@ def _train_networks(
                     for row in records:
                         row.update(extra)
             evaluation += rows
+            if outputs is not None:
+                outputs += member_outputs(model, chunk_parts)
         eval_s += time.perf_counter() - t_eval
     fitted = FitResult.combine(fits)
     return d_in, evaluation, fitted, chunks[0].stop - chunks[0].start, eval_s

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from psilon_bench.baselines import is_baseline
+
 #: member axes shown as the row key when present: (record key, header)
 AXES = [("strength", "strength"), ("lr", "lr"), ("prune.amount", "pruned")]
 #: (record key, header), most important first within each task
@@ -104,8 +106,10 @@ def _pruning_label(first: dict[str, Any], axes: list[str]) -> str:
 def title(records: Sequence[dict[str, Any]], axes: list[str]) -> str:
     first = records[0]
     inferred = ", inferred" if first.get("cfg.dataset.task") == "auto" else ""
+    k = first.get("ensemble.k")
+    averaged = f" + ensemble({k})" if k else ""
     return (
-        f"{first['model']} + {first['regularizer']}{_pruning_label(first, axes)} "
+        f"{first['model']} + {first['regularizer']}{_pruning_label(first, axes)}{averaged} "
         f"on {first['dataset']} ({first['task']}{inferred})"
     )
 
@@ -123,7 +127,7 @@ def _axes(records: Sequence[dict[str, Any]]) -> list[str]:
 def _identical_strengths(records: Sequence[dict[str, Any]]) -> bool:
     """Several strengths of a network under `regularizer=none` (they change nothing)."""
     first = records[0]
-    network = not str(first.get("cfg.model.name", "")).startswith("sklearn_")
+    network = not is_baseline(str(first.get("cfg.model.name", "")))
     return (
         network
         and first.get("cfg.regularizer.name") == "none"
@@ -276,5 +280,10 @@ def print_summary(records: Sequence[dict[str, Any]], run_dir: Path | None = None
         import shutil
 
         width = shutil.get_terminal_size().columns
-    sys.stdout.write(render(records, run_dir, width))
+    members = [r for r in records if r.get("ensemble.k") is None]
+    ensembles = [r for r in records if r.get("ensemble.k") is not None]  # `ensemble: k`
+    text = render(members, None if ensembles else run_dir, width)
+    if ensembles:  # their own table: selection per block of seeds, as per seed for members
+        text += render(ensembles, run_dir, width)
+    sys.stdout.write(text)
     sys.stdout.flush()
