@@ -1,6 +1,7 @@
 """Every rule a job's config must pass before anything is written: the config layer's own
 (`config.validation.validate`: declared ranges and cross-field rules), then the rules of the
-chosen model family that only it knows (a baseline's, kept beside its estimators). The Hydra
+chosen model family that only it knows (a baseline's, kept beside its estimators), and the
+chosen logger's package (`tracking.check`). The Hydra
 callback runs it on every job before Hydra creates a folder; `run_experiment` runs it again
 for callers that skip Hydra."""
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from psilon_bench import baselines
 from psilon_bench.config.validation import validate
+from psilon_bench.runner import tracking
 
 
 def check_job(cfg: Any) -> None:
@@ -17,3 +19,4 @@ def check_job(cfg: Any) -> None:
     validate(cfg)
     if baselines.is_baseline(cfg.model):
         baselines.check_config(cfg)
+    tracking.check(cfg)
