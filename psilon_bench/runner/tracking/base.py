@@ -21,7 +21,7 @@ from typing import Any
 from psilon_bench.config import choice
 from psilon_bench.errors import ConfigError, UserError
 
-#: logger -> (the module it imports, the extra that installs it)
+#: logger -> the module it imports (the extra `psilon-bench[<logger>]` installs it)
 PACKAGES = {"mlflow": "mlflow", "tensorboard": "tensorboard"}
 #: config keys whose run value is a list of members' values -> the member's own field
 MEMBER_KEYS = {"regularizer.strength": "strength", "optimizer.lr": "lr"}
