@@ -151,11 +151,14 @@ def member_logs(
 
     from psilon_bench.report.collect import method_names
 
-    methods = list(method_names(pd.DataFrame(list(records)))) if records else []
+    if not records:
+        return []
+    # one config per run, so one method name (the report's rule, on the first record)
+    method = str(method_names(pd.DataFrame([dict(records[0])])).iloc[0])
     points = curve_points(curves or [])
     several = len({r["member"] for r in records}) < len(records)  # a list of pruning amounts
     logs = []
-    for record, method in zip(records, methods):
+    for record in records:
         e = int(record["member"])
         name = f"member_{e}"
         if several:
