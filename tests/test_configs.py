@@ -18,7 +18,16 @@ from psilon_bench import config as schemas
 from psilon_bench.config.validation import validate
 from psilon_bench.errors import ConfigError
 
-GROUPS = ["model", "regularizer", "dataset", "optimizer", "schedule", "trainer", "pruning"]
+GROUPS = [
+    "model",
+    "regularizer",
+    "dataset",
+    "optimizer",
+    "schedule",
+    "trainer",
+    "pruning",
+    "logger",
+]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 

@@ -1,5 +1,5 @@
 """Configuration: the structured-config schema of every Hydra group, one module per group
-(`model`, `regularization`, `data`, `training`, `run`), the declared ranges (`fields`),
+(`model`, `regularization`, `data`, `training`, `tracking`, `run`), the declared ranges (`fields`),
 `validation` (ranges and cross-field rules, before anything is written), `options` (the
 choices a user sees) and `safety` (configs that cannot run code).
 
@@ -67,6 +67,12 @@ from psilon_bench.config.run import (
     register_configs,
     register_resolvers,
 )
+from psilon_bench.config.tracking import (
+    LoggerConfig,
+    LoggerName,
+    MlflowLoggerConfig,
+    TensorBoardLoggerConfig,
+)
 from psilon_bench.config.training import (
     ClassWeight,
     Device,
@@ -98,10 +104,13 @@ __all__ = [
     "Length",
     "LengthInit",
     "LightGBMConfig",
+    "LoggerConfig",
+    "LoggerName",
     "LpBridgeConfig",
     "MLPConfig",
     "MagnitudePruningConfig",
     "MetricsConfig",
+    "MlflowLoggerConfig",
     "NeuronNormPruningConfig",
     "Norm",
     "OptimizerConfig",
@@ -132,6 +141,7 @@ __all__ = [
     "SyntheticKind",
     "TargetTransform",
     "TaskKind",
+    "TensorBoardLoggerConfig",
     "TrainerConfig",
     "WeightInit",
     "WeightNormConfig",

@@ -1,6 +1,7 @@
-"""The primary config: one group per component, plus the run's own sections (metrics,
-summary, paths), every schema by (group, name) in `SCHEMAS`, and their registration in
-Hydra's ConfigStore (`register_configs`) with the YAMLs' resolvers (`register_resolvers`)."""
+"""The primary config: one group per component (`logger`: experiment tracking), plus the
+run's own sections (metrics, summary, paths), every schema by (group, name) in `SCHEMAS`,
+and their registration in Hydra's ConfigStore (`register_configs`) with the YAMLs'
+resolvers (`register_resolvers`)."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,11 @@ from psilon_bench.config.regularization import (
     PsilonProjectionConfig,
     RegularizerConfig,
     SoftDiamondConfig,
+)
+from psilon_bench.config.tracking import (
+    LoggerConfig,
+    MlflowLoggerConfig,
+    TensorBoardLoggerConfig,
 )
 from psilon_bench.config.training import OptimizerConfig, ScheduleConfig, TrainerConfig
 
@@ -88,6 +94,7 @@ class Config:
     schedule: Any = MISSING
     trainer: Any = MISSING
     pruning: Any = MISSING
+    logger: Any = field(default_factory=LoggerConfig)  # experiment tracking; none by default
     experiment: Any = None
     split: SplitConfig = field(default_factory=SplitConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -124,6 +131,9 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("optimizer", "base_optimizer"): OptimizerConfig,
     ("schedule", "base_schedule"): ScheduleConfig,
     ("trainer", "base_trainer"): TrainerConfig,
+    ("logger", "base_logger"): LoggerConfig,
+    ("logger", "base_mlflow"): MlflowLoggerConfig,
+    ("logger", "base_tensorboard"): TensorBoardLoggerConfig,
 }
 
 

@@ -1,6 +1,7 @@
 """Run records on disk: `records.jsonl` (one JSON object per member), the resolved
-`config.yaml`, the command line's overrides `overrides.yaml`, and a `DONE` marker written
-last (its text: the config hash). A job that failed holds `FAILED` (its one-line error)
+`config.yaml`, the command line's overrides `overrides.yaml`, `curves.jsonl`, the
+`tensorboard/` folder of `logger=tensorboard`, and a `DONE` marker written last (its text:
+the config hash). A job that failed holds `FAILED` (its one-line error)
 and no `DONE`. Every file is written atomically (a temporary file in the same folder, then
 `os.replace`), so a reader never sees half a file. `collect` reads many run folders into
 one pandas DataFrame."""
@@ -10,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,11 @@ CONFIG = "config.yaml"
 OVERRIDES = "overrides.yaml"
 FAILED = "FAILED"
 CURVES = "curves.jsonl"
+TENSORBOARD = "tensorboard"
 #: Every file a run writes; a folder holding anything else is not a run folder.
 RUN_FILES = (DONE, FAILED, CONFIG, OVERRIDES, RECORDS, CURVES)
+#: ... and the folders (`logger=tensorboard`'s event files, one sub-folder per member).
+RUN_DIRS = (TENSORBOARD,)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -92,10 +97,12 @@ def write_run(
     curves: Iterable[Mapping[str, Any]] | None = None,
     files: Mapping[str, str] | None = None,
     done: str = "",
+    before_done: Callable[[], None] | None = None,
 ) -> None:
     """config.yaml, records.jsonl, curves.jsonl (learning curves, when given), the `files`
-    ({name: text}, e.g. overrides.yaml), then DONE (the marker that the run is complete;
-    its text `done`, the config hash)."""
+    ({name: text}, e.g. overrides.yaml), `before_done()` (experiment tracking), then DONE
+    (the marker that the run is complete; its text `done`, the config hash). An error on the
+    way removes what this call wrote."""
     run_dir = Path(run_dir)
     extra = dict(files or {})
     files = [(CONFIG, config_yaml), (RECORDS, jsonl(records))]
@@ -105,6 +112,8 @@ def write_run(
     written: list[Path] = []
     try:
         for name, text in files:
+            if name == DONE and before_done is not None:
+                before_done()
             atomic_write(run_dir / name, text)
             written.append(run_dir / name)
     except OSError as err:  # disk full, read-only: remove what this call wrote, one line
@@ -113,6 +122,10 @@ def write_run(
         for path in written:
             path.unlink(missing_ok=True)
         raise output_error(err, run_dir / files[len(written)][0]) from None
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def write_failed(run_dir: Path, error: str) -> None:
@@ -128,6 +141,8 @@ def clear_run(run_dir: Path) -> None:
     run_dir = Path(run_dir)
     for name in RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    for name in RUN_DIRS:
+        shutil.rmtree(run_dir / name, ignore_errors=True)
     for tmp in run_dir.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
 
@@ -141,7 +156,7 @@ def run_state(run_dir: Path) -> str:
     names = [p.name for p in run_dir.iterdir()]
     if any(not run_entry(n) for n in names):
         return "foreign"
-    if not any(n in RUN_FILES or n.endswith(".tmp") for n in names):
+    if not any(n in RUN_FILES or n in RUN_DIRS or n.endswith(".tmp") for n in names):
         return "empty"
     if DONE in names:
         return "done"
@@ -149,9 +164,9 @@ def run_state(run_dir: Path) -> str:
 
 
 def run_entry(name: str) -> bool:
-    """Whether a run folder may hold `name`: a run file, a hidden entry (temporary files,
-    Hydra's `.hydra`), or a log file Hydra's job logging writes before the job starts."""
-    return name in RUN_FILES or name.startswith(".") or name.endswith(".log")
+    """Whether a run folder may hold `name`: a run file or folder, a hidden entry (temporary
+    files, Hydra's `.hydra`), or a log file Hydra's job logging writes before the job starts."""
+    return name in RUN_FILES or name in RUN_DIRS or name.startswith(".") or name.endswith(".log")
 
 
 def done_hash(run_dir: Path) -> str | None:

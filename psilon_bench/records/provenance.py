@@ -5,7 +5,8 @@ version and git commit (`env.version`, `env.git_commit`).
 The hash covers the resolved config minus the keys in `HASH_EXCLUDE`, which change where
 output goes or how fast it comes, not what it is: output paths and the data folder
 (`paths.*`, `name`, which only names the default folder), threads, member chunks (both
-change results only to float rounding) and progress display.
+change results only to float rounding), progress display, the run summary (`summary.*`)
+and experiment tracking (`logger.*`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ HASH_EXCLUDE = (
     "trainer.member_chunk",
     "trainer.progress",
     "summary.",
+    "logger.",
 )
 
 
@@ -107,6 +109,7 @@ class RunInfo:
     run_id: str
     config_hash: str
     overrides: list[str] = field(default_factory=list)
+    sweep: bool = False  # a job of a sweep: its folder's parent is the sweep folder
 
     @classmethod
     def of(
@@ -114,7 +117,7 @@ class RunInfo:
     ) -> RunInfo:
         run_dir = Path(run_dir)
         run_id = f"{run_dir.parent.name}/{run_dir.name}" if sweep else run_dir.name
-        return cls(run_id, config_hash(cfg), list(overrides or []))
+        return cls(run_id, config_hash(cfg), list(overrides or []), sweep)
 
     def record_fields(self) -> dict[str, Any]:
         """`run_id`, `config_hash`, `env.version`, `env.git_commit` for every record."""

@@ -1,7 +1,6 @@
-"""One run, end to end (ARCHITECTURE.md "The data path"):
-
-config -> validate -> data.load_table -> make_split per member -> models.build (E members)
--> train.fit -> evaluate -> io.write_run (config.yaml, records.jsonl, overrides.yaml, DONE).
+"""One run, end to end (docs/design.md): config -> validate -> data.load_table -> make_split
+per member -> models.build (E members) -> train.fit -> evaluate -> io.write_run (config.yaml,
+records.jsonl, overrides.yaml, the `logger`'s experiment tracking, DONE).
 
 Nothing is written until every member has trained and been evaluated; a user error
 (`psilon_bench.errors.UserError`) raised anywhere before that leaves no file behind.
@@ -38,7 +37,7 @@ from psilon_bench.measure.ensemble import member_outputs
 from psilon_bench.measure.evaluate import evaluate_members, member_rows, task_columns
 from psilon_bench.records import io
 from psilon_bench.records.provenance import RunInfo, flat_config
-from psilon_bench.runner import ensemble
+from psilon_bench.runner import ensemble, tracking
 from psilon_bench.runner.checks import check_job
 from psilon_bench.runner.grid import Members, idle_axes
 from psilon_bench.runner.outcome import null_diverged_metrics
@@ -216,13 +215,15 @@ def _run(
     records = [null_diverged_metrics(r) for r in records]
     curves = [{"run_id": provenance["run_id"], **point} for point in fitted.curves]
     network = not baselines.is_baseline(cfg.model)
+    curves = curves if network and cfg.trainer.curves else None
     io.write_run(
         Path(run_dir),
         OmegaConf.to_yaml(cfg, resolve=True),
         records,
-        curves=curves if network and cfg.trainer.curves else None,
+        curves=curves,
         files={io.OVERRIDES: info.overrides_yaml()},
         done=info.config_hash,
+        before_done=lambda: tracking.log_run(cfg, run_dir, records, curves, info.sweep),
     )
     return records
 
