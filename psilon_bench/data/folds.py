@@ -86,8 +86,9 @@ def predefined_path(cfg: Any) -> Path:
 
 
 def fold_values(cfg: Any) -> list[int | None]:
-    """The `fold` member axis: [None] (holdout), range(split.n_folds) (kfold), or one
-    fold per entry of the split file's `folds` (predefined)."""
+    """The `fold` member axis: [None] (holdout; two_stage, whose folds are its refit),
+    range(split.n_folds) (kfold), or one fold per entry of the split file's `folds`
+    (predefined)."""
     from psilon_bench.config import choice
 
     kind = choice(cfg.split.kind)

@@ -21,8 +21,9 @@ CONFIG = "config.yaml"
 OVERRIDES = "overrides.yaml"
 FAILED = "FAILED"
 CURVES = "curves.jsonl"
+SELECTION = "selection.jsonl"  # split.kind=two_stage: the selection stage's records
 #: Every file a run writes; a folder holding anything else is not a run folder.
-RUN_FILES = (DONE, FAILED, CONFIG, OVERRIDES, RECORDS, CURVES)
+RUN_FILES = (DONE, FAILED, CONFIG, OVERRIDES, RECORDS, CURVES, SELECTION)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
