@@ -214,7 +214,7 @@ def test_reader_reads_the_layout_as_written(layouts):
     np.testing.assert_array_equal(table.y, y)
     Z = (X - X.mean(axis=0)) / X.std(axis=0)
     np.testing.assert_allclose(table.X.iloc[np.arange(len(y))].to_numpy(), Z, rtol=1e-5, atol=1e-5)
-    splits = read_uci_splits(lay["folder"], table.n_rows)
+    splits = read_uci_splits(lay["folder"], table)
     np.testing.assert_array_equal(splits.train, lay["train"])
     np.testing.assert_array_equal(splits.val, lay["val"])
     for f, (train, test) in enumerate(lay["folds"]):
@@ -231,7 +231,7 @@ def test_reader_on_the_shared_toy_iris():
     assert table.name == "toy-iris" and table.n_rows == 150 and table.n_features == 4
     np.testing.assert_array_equal(np.bincount(table.y), np.bincount(y))
     lines = (TOY / "conxuntos_kfold.dat").read_text().splitlines()
-    splits = read_uci_splits(TOY, table.n_rows)
+    splits = read_uci_splits(TOY, table)
     for f in range(4):
         assert list(splits.rows(f)["train"]) == [int(v) for v in lines[2 * f].split()]
         assert list(splits.rows(f)["test"]) == [int(v) for v in lines[2 * f + 1].split()]
@@ -254,6 +254,10 @@ BAD = {
         lambda d: (d / "conxuntos_kfold.dat").write_text("0 1 \n2 3 \n"),
         "conxuntos_kfold.dat: 2 lines; want 8",
     ),
+    "one-class": (
+        lambda d: (d / "conxuntos.dat").write_text("0 1 2 3 \n60 61 62 \n"),
+        "conxuntos.dat: the training rows (line 1) hold a single class ('0')",
+    ),
     "header": (
         lambda d: (d / f"{d.name}_R.dat").write_text("f1\tclase\n1\t0.5\t0\n"),
         "_R.dat: the first line must be a header starting with a tab",
@@ -267,7 +271,7 @@ def test_bad_layouts_are_one_line_errors_naming_the_file(tmp_path, case):
     folder = _broken(tmp_path, f"bad-{case}", edit)
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         table = read_uci_table(folder)
-        read_uci_splits(folder, table.n_rows)
+        read_uci_splits(folder, table)
     if case == "range":  # and through the CLI: exit 2, one line, nothing written
         result = run_cli(
             ["run", f"dataset.path={folder}", *UCI, "model=sklearn_logistic",

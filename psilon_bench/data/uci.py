@@ -27,6 +27,7 @@ import numpy as np
 
 from psilon_bench.errors import DataError
 
+from .folds import two_classes
 from .table import Table, table_from_arrays
 
 SPLITS = "conxuntos.dat"
@@ -138,15 +139,17 @@ def _pair(path: Path, lines: list[str], first: int, n_rows: int, what: str):
     return train, other
 
 
-def read_uci_splits(folder: Path | str, n_rows: int) -> UciSplits:
-    """conxuntos.dat (2 lines) and conxuntos_kfold.dat (2 lines per fold, 4 folds), each a
-    one-line DataError naming the file when missing, short or out of range."""
-    folder = Path(folder)
+def read_uci_splits(folder: Path | str, table: Table) -> UciSplits:
+    """conxuntos.dat (2 lines) and conxuntos_kfold.dat (2 lines per fold, 4 folds) for
+    `table`, each a one-line DataError naming the file when missing, short, out of range, or
+    when a training part holds a single class."""
+    folder, n_rows = Path(folder), table.n_rows
     path = folder / SPLITS
     lines = _lines(path)
     if len(lines) != 2:
         raise DataError(f"{path}: {len(lines)} lines; want 2 (training rows, then validation rows)")
     train, val = _pair(path, lines, 0, n_rows, "training and validation")
+    two_classes(table, train, f"{path}: the training rows (line 1)")
     path = folder / FOLDS
     lines = _lines(path)
     if len(lines) != 2 * N_FOLDS:

@@ -199,7 +199,7 @@ def _split_file(cfg: DictConfig, table: Any) -> Any:
         from psilon_bench.data.uci import read_uci_splits
 
         folder = uci_folder(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
-        return read_uci_splits(folder, table.n_rows)
+        return read_uci_splits(folder, table)
     if choice(cfg.split.kind) != "predefined":
         return None
     from psilon_bench.data.folds import predefined_path, read_split_file
