@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -370,3 +371,43 @@ def test_a_uci_folder_split_another_way_runs_and_says_so(tmp_path, layouts):
     assert "conxuntos.dat and conxuntos_kfold.dat are not used" in result.stderr
     (records,) = list((tmp_path / "out").rglob("records.jsonl"))
     assert _jsonl(records)[0]["n_train"] == int(0.6 * 178)  # the holdout split's 60 % (floor)
+
+
+@pytest.mark.parametrize("where", ["unset", "absent", "no-dataset"])
+def test_make_table_uci_refuses_a_missing_or_empty_folder(tmp_path, where):
+    """One line, exit 2, nothing run or written."""
+    (tmp_path / "empty" / "notes").mkdir(parents=True)
+    folder = {"unset": None, "absent": tmp_path / "absent", "no-dataset": tmp_path / "empty"}[where]
+    res = tmp_path / "res"
+    args = ["make", "-s", "-o", "setup", "-o", ".venv/.installed", "table-uci", f"RES={res}"]
+    out = subprocess.run(
+        args + ([f"UCI_DIR={folder}"] if folder else []),
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "UCI_DIR" in errors[0], out.stderr
+    assert not res.exists()
+
+
+def test_make_table_uci_sweeps_every_dataset_with_each_p6_method(tmp_path):
+    """The dry run: the P6 methods' sweeps over the listed folders, then table and the
+    published averages (the listing itself: `test_folders_and_arora_filter`)."""
+    X, y = load_iris(return_X_y=True)
+    for name in ("one", "two"):
+        write_layout(tmp_path, name, X, y, seed=0)
+    out = subprocess.run(
+        ["make", "-n", "-o", "setup", "-o", ".venv/.installed", "table-uci", f"UCI_DIR={tmp_path}"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "for m in mlp:weight_decay psilon_net:path_norm psilon_resnet:path_norm" in text
+    for method in ("${m%%:*}", "sklearn_mlp", "logistic", "rf"):  # the networks, the baselines
+        assert f"hydra.sweep.dir=results/uci/runs/uci-{method}" in text
+    assert "split.kind=two_stage split.select_on=val.accuracy" in text
+    assert "--by data" in text and "psilon_bench.report.published results/uci/table.csv" in text

@@ -19,7 +19,6 @@ method holds, then the published lines.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 #: (source, method, datasets, average test accuracy in %)
@@ -63,19 +62,19 @@ def comparison(table_csv: Path | str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_file():
-        print("error: usage: python -m psilon_bench.report.published TABLE_CSV (a table.csv "
-              "written by psilon-bench table)", file=sys.stderr)  # fmt: skip
-        return 2
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m psilon_bench.report.published")
+    parser.add_argument("table_csv", help="a table.csv written by psilon-bench table")
+    args = parser.parse_args(argv)
+    if not Path(args.table_csv).is_file():
+        parser.error(f"{args.table_csv} is not a file (a table.csv written by psilon-bench table)")
     try:
-        print(comparison(args[0]))
+        print(comparison(args.table_csv))
     except (ValueError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        parser.error(str(err))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
