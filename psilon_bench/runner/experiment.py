@@ -3,8 +3,10 @@
 config -> validate -> data.load_table -> make_split per member -> models.build (E members)
 -> train.fit -> evaluate -> io.write_run (config.yaml, records.jsonl, overrides.yaml, DONE).
 
-Nothing is written until every member has trained and been evaluated; a user error
-(`psilon_bench.errors.UserError`) raised anywhere before that leaves no file behind.
+`split.kind=two_stage` (the UCI collection's protocol) trains twice, selection then refit
+(`runner/two_stage.py`). Nothing is written until every member has trained and been
+evaluated; a user error (`psilon_bench.errors.UserError`) raised anywhere before that leaves
+no file behind.
 """
 
 from __future__ import annotations
