@@ -171,13 +171,14 @@ P6_SMALL := iris,wine,breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS
 P6_LARGE := breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
 P6_COMMON := experiment=small_data $(if $(FULL),seeds=5)
 P6_NETS  := mlp:weight_decay psilon_net:path_norm psilon_resnet:path_norm
-# the P6 sweeps of one cell: $(1) = dataset overrides, $(2) = the run folders' prefix
+# the P6 sweeps of one cell: $(1) = dataset overrides, $(2) = the run folders' prefix,
+# $(3) = the protocol's results folder (default small_data)
 P6_CELL = for m in $(P6_NETS); do \
-	    $(SWEEP) $(P6_COMMON) $(1) model=$${m%%:*} regularizer=$${m\#\#*:} $(call SDIR,small_data,$(2)-$${m%%:*}) $(ARGS) || exit 1; done; \
-	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_mlp regularizer=none $(call SDIR,small_data,$(2)-sklearn_mlp) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,small_data,$(2)-logistic) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_rf regularizer=none $(RF_GRID) $(call SDIR,small_data,$(2)-rf) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_hgb regularizer=none $(HGB_GRID) $(call SDIR,small_data,$(2)-hgb) || exit 1
+	    $(SWEEP) $(P6_COMMON) $(1) model=$${m%%:*} regularizer=$${m\#\#*:} $(call SDIR,$(or $(3),small_data),$(2)-$${m%%:*}) $(ARGS) || exit 1; done; \
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_mlp regularizer=none $(call SDIR,$(or $(3),small_data),$(2)-sklearn_mlp) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,$(or $(3),small_data),$(2)-logistic) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_rf regularizer=none $(RF_GRID) $(call SDIR,$(or $(3),small_data),$(2)-rf) || exit 1; \
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_hgb regularizer=none $(HGB_GRID) $(call SDIR,$(or $(3),small_data),$(2)-hgb) || exit 1
 table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500
 	@if [ -n "$(P6_DIR)" ] && ! ls $(P6_DIR)/*.splits.json >/dev/null 2>&1; then echo "error: P6_DIR=$(P6_DIR) holds no NAME.splits.json (a predefined-split dataset is NAME.csv[.gz] with NAME.splits.json beside it)" >&2; exit 2; fi
 	for n in 50 100 500; do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
@@ -190,6 +191,26 @@ table-small-data: setup  ## P6: all models on every offline classification set, 
 	  $(call P6_CELL,$$pre,pre-$$name); \
 	done; fi
 	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline mlp+weight_decay,sklearn_rf
+
+# The UCI collection's protocol (Fernandez-Delgado et al. 2014; Arora et al. 2020): every P6
+# method under the P6 recipe on every dataset folder NAME/ of UCI_DIR (NAME_R.dat,
+# conxuntos.dat, conxuntos_kfold.dat), one sweep per method over the datasets
+# (split.kind=two_stage: each setting scored on conxuntos.dat's validation rows, the chosen one
+# refit on the 4 folds), then the table (mean test accuracy over the 4 folds) and the published
+# averages beside ours (published.txt). UCI_FILTER=1: Arora et al.'s 90-set filter (at most
+# 5,000 rows, no separate test file). Re-running skips finished jobs.
+UCI_DIR    ?=
+UCI_FILTER ?=
+UCI_RES     = $(RES)/uci$(FX)
+.PHONY: table-uci
+table-uci: setup  ## the UCI collection's protocol on UCI_DIR (UCI_FILTER=1: <= 5,000 rows, no test file)
+	@[ -n "$(UCI_DIR)" ] || { echo "error: UCI_DIR is not set: make table-uci UCI_DIR=FOLDER (one NAME/ folder per dataset, NAME/NAME_R.dat)" >&2; exit 2; }
+	dirs=$$($(BIN)/python -m psilon_bench.data.uci "$(UCI_DIR)" $(if $(UCI_FILTER),--max-rows 5000 --no-test-file)) || exit 2; \
+	  paths=$$(printf '%s\n' "$$dirs" | sed "s/.*/'&'/" | paste -sd, -); \
+	  echo "$$(printf '%s\n' "$$dirs" | wc -l) datasets of $(UCI_DIR)"; \
+	  $(call P6_CELL,dataset=uci split.kind=two_stage split.select_on=val.accuracy "dataset.path=$$paths",uci,uci)
+	$(TABLE) $(UCI_RES)/runs --out $(UCI_RES) --by data --metrics test.accuracy,test.balanced_accuracy --select-on val.accuracy --baseline sklearn_rf
+	$(BIN)/python -m psilon_bench.report.published $(UCI_RES)/table.csv | tee $(UCI_RES)/published.txt
 
 # How the recipe's early stopping and width were chosen, without P6's test rows: the
 # networks of P6 under each candidate (trainer.keep_best x model.width) on fresh split draws of

@@ -277,6 +277,9 @@ def test_registry_entry_composes(name: str) -> None:
     if name == "csv":  # the generic entry for a user's file (tests/test_own_data.py)
         assert cfg.task == "auto" and cfg.path is None and cfg.description
         return
+    if name == "uci":  # the generic entry for a UCI collection folder (tests/test_uci.py)
+        assert cfg.task == "classification" and cfg.path is None and cfg.description
+        return
     assert cfg.task != "auto" and cfg.n_rows and cfg.n_features and cfg.description
 
 
@@ -320,8 +323,9 @@ def test_list_datasets(tmp_path: Path) -> None:
     assert by_name["iris"]["available"] and by_name["sparse_teacher"]["available"]
     assert not by_name["magic_telescope"]["available"]  # empty data folder, no OpenML cache
     if SHARED_DATA.is_dir():
-        # every registry file is there; `csv` is the user's-own-file template (no path)
-        assert all(r["available"] for r in list_datasets(SHARED_DATA) if r["name"] != "csv")
+        # every registry file is there; `csv` and `uci` are templates for a user's file (no path)
+        listed = list_datasets(SHARED_DATA)
+        assert all(r["available"] for r in listed if r["name"] not in ("csv", "uci"))
 
 
 def test_resolve_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ class Source(str, Enum):
     csv = "csv"
     openml = "openml"
     synthetic = "synthetic"
+    uci = "uci"  # a folder of the UCI collection's layout (data/uci.py)
 
 
 class TaskKind(str, Enum):
@@ -35,6 +36,7 @@ class SplitKind(str, Enum):
     holdout = "holdout"  # one seeded train/val/test split (split.n_*)
     kfold = "kfold"  # split.n_folds stratified folds: test, validation, and train (data/folds.py)
     predefined = "predefined"  # the dataset's NAME.splits.json (train/val + folds)
+    two_stage = "two_stage"  # dataset=uci: select on conxuntos.dat, refit on its 4 folds
 
 
 class Encoding(str, Enum):
@@ -104,6 +106,9 @@ class SplitConfig:
     seed: int | None = None
     kind: SplitKind = SplitKind.holdout  # kfold / predefined: members carry `fold`
     n_folds: int = ranged(5, 3)  # kfold: test = fold f, validation = fold f+1, train = the rest
+    # two_stage: the validation metric that picks each seed's setting (null: val.log_loss or
+    # val.rmse, the report's default); one of config.run.SUMMARY_SELECT_ON
+    select_on: str | None = None
 
 
 @dataclass

@@ -137,12 +137,13 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
 }
 
 
-def file_stem(path: Any) -> str:
+def file_stem(path: Any, default: str = "csv") -> str:
     """The `psilon_file_stem` resolver: a file's name without extensions, the dataset name
-    of `dataset=csv` (`houses.csv.gz` -> `houses`); "csv" while there is no path."""
+    of `dataset=csv` (`houses.csv.gz` -> `houses`) and `dataset=uci` (the folder's name);
+    `default` while there is no path."""
     from pathlib import Path
 
-    return Path(str(path)).name.split(".")[0] if path else "csv"
+    return Path(str(path)).name.split(".")[0] if path else default
 
 
 def register_resolvers() -> None:

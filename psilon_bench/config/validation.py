@@ -185,6 +185,23 @@ def check_name(name: Any) -> None:
         )
 
 
+def _check_two_stage(cfg: DictConfig) -> None:
+    """`split.kind=two_stage` needs `dataset=uci`; `split.select_on` is a validation metric."""
+    select_on = cfg.split.get("select_on")
+    if select_on is not None and select_on not in SUMMARY_SELECT_ON:
+        raise ConfigError(
+            f"split.select_on must be null (the task's default) or one of "
+            f"{', '.join(SUMMARY_SELECT_ON)}; got {select_on!r}"
+        )
+    source = choice(cfg.dataset.source)
+    if choice(cfg.split.kind) == "two_stage" and source != "uci":
+        raise ConfigError(
+            "split.kind=two_stage needs dataset=uci (a folder of the UCI collection's layout: "
+            "select on conxuntos.dat, refit on conxuntos_kfold.dat); "
+            f"{cfg.dataset.name} has dataset.source={source}"
+        )
+
+
 def _check_rules(cfg: DictConfig) -> None:
     member_seeds(cfg.seeds)
     check_name(cfg.name)
@@ -194,6 +211,7 @@ def _check_rules(cfg: DictConfig) -> None:
             f"summary.select_on must be null (the task's default) or one of "
             f"{', '.join(SUMMARY_SELECT_ON)}; got {select_on!r}"
         )
+    _check_two_stage(cfg)
     trainer = cfg.trainer
     if trainer.epochs is None and trainer.steps is None:
         raise ConfigError("trainer.epochs and trainer.steps are both null; set one of them")

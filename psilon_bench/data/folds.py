@@ -86,8 +86,9 @@ def predefined_path(cfg: Any) -> Path:
 
 
 def fold_values(cfg: Any) -> list[int | None]:
-    """The `fold` member axis: [None] (holdout), range(split.n_folds) (kfold), or one
-    fold per entry of the split file's `folds` (predefined)."""
+    """The `fold` member axis: [None] (holdout; two_stage, whose folds are its refit),
+    range(split.n_folds) (kfold), or one fold per entry of the split file's `folds`
+    (predefined)."""
     from psilon_bench.config import choice
 
     kind = choice(cfg.split.kind)
@@ -141,7 +142,7 @@ def read_split_file(path: Path, table: Table) -> SplitFile:
     train = _indices(raw.get("train"), f"{path}: train", n)
     val = _indices(raw.get("val"), f"{path}: val", n)
     _disjoint(train, val, f"{path}: train and val")
-    _all_classes(table, train, f"{path}: train")
+    two_classes(table, train, f"{path}: train")
     folds = []
     for i, fold in enumerate(raw["folds"]):
         if not isinstance(fold, dict):
@@ -150,7 +151,7 @@ def read_split_file(path: Path, table: Table) -> SplitFile:
         rows = {part: _indices(fold.get(part), f"{where}.{part}", n) for part in ("train", "test")}
         _disjoint(rows["train"], rows["test"], f"{where} train and test")
         _disjoint(val, rows["test"], f"{path}: val and folds[{i}].test")
-        _all_classes(table, rows["train"][~np.isin(rows["train"], val)], f"{where}.train less val")
+        two_classes(table, rows["train"][~np.isin(rows["train"], val)], f"{where}.train less val")
         folds.append(rows)
     return SplitFile(path, train, val, folds)
 
@@ -161,7 +162,7 @@ def _disjoint(a: np.ndarray, b: np.ndarray, where: str) -> None:
         raise DataError(f"{where} overlap in {len(common)} rows (e.g. row {common[0]})")
 
 
-def _all_classes(table: Table, rows: np.ndarray, where: str) -> None:
+def two_classes(table: Table, rows: np.ndarray, where: str) -> None:
     """Training rows must hold two classes at least (absent ones are warned about per
     member, `Split.missing_classes`)."""
     if table.task != "classification":
@@ -196,7 +197,7 @@ def kfold_rows(table: Table, order: np.ndarray, n_folds: int, fold: int, stratif
         "test": order[assignment == fold],
     }
     if table.task == "classification":
-        _all_classes(
+        two_classes(
             table, rows["train"], f"split.n_folds={n_folds}: the training rows of fold {fold}"
         )
     return rows

@@ -1,7 +1,8 @@
 """`load_table`: a `dataset` config (`conf/dataset/*.yaml`) to a `Table`.
 
 Sources: `sklearn` (bundled, offline), `csv` (gzip or plain; OpenML fallback when the
-file is missing and `openml_id` is set), `openml`, `synthetic`. Every user-facing
+file is missing and `openml_id` is set), `openml`, `synthetic`, `uci` (a folder of the UCI
+collection's layout, `uci.py`). Every user-facing
 problem is a one-line `DataError` naming the key or path at fault.
 """
 
@@ -22,6 +23,7 @@ from .openml import fetch_openml_frame
 from .registry import dataset_file
 from .synthetic import load_synthetic
 from .table import Table, one_line, shorten_list, table_from_arrays
+from .uci import read_uci_table
 
 if TYPE_CHECKING:  # pandas loads for CSV, OpenML and categorical columns only
     import pandas as pd
@@ -41,7 +43,26 @@ def load_table(dataset_cfg: Any, data_dir: Path | str) -> Table:
         return _load_csv(dataset_cfg, data_dir)
     if source == Source.openml:
         return _load_openml(dataset_cfg, data_dir)
+    if source == Source.uci:
+        return read_uci_table(uci_folder(dataset_cfg, data_dir), dataset_cfg.name)
     return load_synthetic(dataset_cfg)
+
+
+def uci_folder(dataset_cfg: Any, data_dir: Path) -> Path:
+    """The dataset folder of `dataset=uci` (`dataset.path`, resolved as a csv file is)."""
+    if not dataset_cfg.path:
+        raise DataError(
+            "dataset.path is required for dataset=uci: dataset=uci dataset.path=DIR/NAME "
+            "(the folder holding NAME_R.dat, conxuntos.dat and conxuntos_kfold.dat)"
+        )
+    folder = dataset_file(dataset_cfg, data_dir)
+    if not folder.is_dir() and Path(dataset_cfg.path).expanduser().is_dir():
+        folder = Path(dataset_cfg.path).expanduser().resolve()
+    if not folder.is_dir():
+        raise DataError(
+            f"dataset.path={dataset_cfg.path}: no such dataset folder ({folder}); {DATA_DIR_HINT}"
+        )
+    return folder
 
 
 def _categorical(dataset_cfg: Any) -> list[str]:

@@ -71,6 +71,8 @@ def is_available(dataset_cfg: Any, data_dir: Path) -> bool:
     cached = dataset_cfg.openml_id is not None and openml_cached(data_dir, dataset_cfg.openml_id)
     if source == Source.csv and dataset_cfg.path:
         return dataset_file(dataset_cfg, data_dir).is_file() or cached
+    if source == Source.uci:
+        return bool(dataset_cfg.path) and dataset_file(dataset_cfg, data_dir).is_dir()
     return cached
 
 

@@ -197,11 +197,12 @@ def make_split(
 ) -> Split:
     """Split `table` with `seed` (the caller passes `split.seed`, or the member's seed when
     that is null) and preprocess with statistics of the training rows only. `fold`: the
-    fold of `split.kind=kfold|predefined` (data/folds.py; predefined reads `split_file`)."""
+    fold of `split.kind=kfold|predefined` (data/folds.py; predefined reads `split_file`, and
+    two_stage its selection rows, `uci.UciSplits`)."""
     kind = choice(getattr(split_cfg, "kind", "holdout"))
     classification = table.task == "classification"
-    if kind == "predefined":
-        assert split_file is not None and fold is not None, "predefined: a split file and fold"
+    if kind in ("predefined", "two_stage"):  # two_stage: the selection split (fold None)
+        assert split_file is not None, "predefined and two_stage: a split file"
         rows = split_file.rows(fold)
     else:
         order = np.random.default_rng(seed).permutation(table.n_rows)
@@ -217,6 +218,13 @@ def make_split(
             rows = partition_rows(order, sizes, labels)
             if classification:
                 _check_training_classes(table, table.y[rows["train"]], split_cfg.n_train)
+    return split_from_rows(table, rows, preprocess_cfg)
+
+
+def split_from_rows(table: Table, rows: dict[str, np.ndarray], preprocess_cfg: Any) -> Split:
+    """The `Split` of given table rows per part (train, val, test; a part may be empty),
+    preprocessed with statistics of the training rows only."""
+    classification = table.task == "classification"
     if preprocess_cfg.impute == Impute.none:
         check_missing(table.X.iloc[np.concatenate(list(rows.values()))], table.name)
     encoder = fit_features(

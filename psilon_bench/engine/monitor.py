@@ -13,6 +13,10 @@ members), and `restore_best_` puts them back at the end of training ("early stop
 checkpoint selection; L. Prechelt, "Early Stopping - But When?", 1998). Only points at or
 after `keep_from` steps are candidates: a pruner whose schedule changes the model during
 training (the PSiLON projection) sets it, so the kept model is the pruned one.
+
+With `keep_at` (one step count per member, no validation rows needed) each member's
+parameters are kept after exactly that many optimizer steps instead: the refit of
+`split.kind=two_stage` reuses the step its setting was best at on validation.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class Monitor:
         keep_best: keep each member's parameters at its lowest validation loss.
         keep_from: only points after at least this many steps are candidates.
         class_weight: (E, K) class weights of the training loss, or None.
+        keep_at: per member, the step count whose parameters are kept (None: the last;
+            counts beyond `n_steps` are the last step too), instead of `keep_best`.
     """
 
     def __init__(
@@ -73,6 +79,7 @@ class Monitor:
         keep_best: bool = False,
         keep_from: int = 0,
         class_weight: Tensor | None = None,
+        keep_at: list[int | None] | None = None,
     ):
         if keep_best and val is None:
             raise ValueError("keep_best needs validation rows")
@@ -88,6 +95,11 @@ class Monitor:
         self.best: list[Tensor] | None = None
         self.best_loss: Tensor | None = None
         self.best_step: Tensor | None = None
+        self.keep_at = None
+        if keep_at is not None:
+            at = [-1 if s is None else min(int(s), n_steps) for s in keep_at]
+            self.keep_at = torch.tensor(at, dtype=torch.int64)
+            self._keep_at_steps = set(at)
 
     def _columns(self, like: Tensor) -> None:
         shape = (len(self.steps), like.shape[0])
@@ -103,6 +115,8 @@ class Monitor:
             self._loss_sum = torch.zeros_like(losses)
         self._loss_sum += losses
         self._since += 1
+        if self.keep_at is not None and step_done in self._keep_at_steps:
+            self._keep_where(model, self.keep_at.to(losses.device) == step_done, step_done)
         if step_done not in self._due:
             return
         row = self._point
@@ -127,13 +141,18 @@ class Monitor:
             self._keep(model, loss, step_done)
 
     def _keep(self, model: MemberModel, loss: Tensor, step_done: int) -> None:
+        if self.best_loss is None:
+            self.best_loss = torch.full_like(loss, math.inf)
+        better = loss < self.best_loss  # NaN never is
+        self.best_loss = torch.where(better, loss, self.best_loss)
+        self._keep_where(model, better, step_done)
+
+    def _keep_where(self, model: MemberModel, better: Tensor, step_done: int) -> None:
+        """Keep the parameters of the members where `better` (E,) is True, at `step_done`."""
         params = [p.detach() for p in model.parameters()]
         if self.best is None:
             self.best = [p.clone() for p in params]
-            self.best_loss = torch.full_like(loss, math.inf)
-            self.best_step = torch.full(loss.shape, -1, dtype=torch.int64, device=loss.device)
-        better = loss < self.best_loss  # NaN never is
-        self.best_loss = torch.where(better, loss, self.best_loss)
+            self.best_step = torch.full(better.shape, -1, dtype=torch.int64, device=better.device)
         self.best_step = torch.where(better, step_done, self.best_step)
         for saved, p in zip(self.best, params):
             saved.copy_(torch.where(_member_view(better, p), p, saved))
@@ -188,11 +207,13 @@ def build_monitor(
     plan: StepPlan,
     pruner: Any,
     class_weight: Tensor | None,
+    keep_at: list[int | None] | None = None,
 ) -> Monitor | None:
     """The monitor of one member chunk from `trainer.*`, or None when the run needs neither
-    curves nor checkpoints (`trainer.curves=false`, `trainer.keep_best=none`)."""
-    keep_best = choice(trainer.keep_best) == "val"
-    if not (trainer.curves or keep_best):
+    curves nor checkpoints (`trainer.curves=false`, `trainer.keep_best=none`). `keep_at`:
+    keep each member at that step instead of at its best validation loss (no `val`)."""
+    keep_best = choice(trainer.keep_best) == "val" and keep_at is None
+    if not (trainer.curves or keep_best or keep_at is not None):
         return None
     n_steps = plan.total_steps + (pruner.extra_steps if pruner is not None else 0)
     return Monitor(
@@ -202,6 +223,7 @@ def build_monitor(
         keep_best=keep_best,
         keep_from=pruner.keep_from(plan) if pruner is not None else 0,
         class_weight=class_weight,
+        keep_at=keep_at,
     )
 
 

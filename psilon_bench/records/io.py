@@ -24,8 +24,9 @@ OVERRIDES = "overrides.yaml"
 FAILED = "FAILED"
 CURVES = "curves.jsonl"
 TENSORBOARD = "tensorboard"
+SELECTION = "selection.jsonl"  # split.kind=two_stage: the selection stage's records
 #: Every file a run writes; a folder holding anything else is not a run folder.
-RUN_FILES = (DONE, FAILED, CONFIG, OVERRIDES, RECORDS, CURVES)
+RUN_FILES = (DONE, FAILED, CONFIG, OVERRIDES, RECORDS, CURVES, SELECTION)
 #: ... and the folders (`logger=tensorboard`'s event files, one sub-folder per member).
 RUN_DIRS = (TENSORBOARD,)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from psilon_bench.config import choice
 from psilon_bench.config.validation import member_seeds
 from psilon_bench.errors import ConfigError
 from psilon_bench.measure.ensemble import ensemble_metrics
@@ -49,6 +50,11 @@ def check_ensemble(cfg: Any) -> None:
             f"ensemble={k} averages members that differ only in their init seed, so they must "
             "share one split; split.seed=null gives each seed its own split: set split.seed "
             "(e.g. split.seed=0)"
+        )
+    if choice(cfg.split.kind) == "two_stage":
+        raise ConfigError(
+            f"ensemble={k} does not apply to split.kind=two_stage (each seed refits its own "
+            "chosen setting on the folds); allowed there: ensemble=null"
         )
     amounts = [cfg.pruning.get(key) for key in ("fraction", "sparsity")]
     if any(not isinstance(a, (int, float, type(None))) for a in amounts):

@@ -2,25 +2,27 @@
 per member -> models.build (E members) -> train.fit -> evaluate -> io.write_run (config.yaml,
 records.jsonl, overrides.yaml, the `logger`'s experiment tracking, DONE).
 
-Nothing is written until every member has trained and been evaluated; a user error
-(`psilon_bench.errors.UserError`) raised anywhere before that leaves no file behind.
+`split.kind=two_stage` (the UCI collection's protocol) trains twice, selection then refit
+(`runner/two_stage.py`). Nothing is written until every member has trained and been
+evaluated; a user error (`UserError`) raised anywhere before that leaves no file behind.
 """
 
 from __future__ import annotations
 
-import platform
+import functools
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from psilon_bench import baselines, models, regularizers
 from psilon_bench import data as data_pkg
 from psilon_bench.config import choice
 from psilon_bench.data.folds import missing_classes_line
+from psilon_bench.data.uci import N_FOLDS
 from psilon_bench.engine.monitor import build_monitor, check_evaluation
 from psilon_bench.engine.progress import RunProgress, live_output
 from psilon_bench.engine.threads import available_cores, default_threads, step_flops
@@ -35,12 +37,11 @@ from psilon_bench.engine.train import (
 from psilon_bench.errors import ConfigError, DataError
 from psilon_bench.measure.ensemble import member_outputs
 from psilon_bench.measure.evaluate import evaluate_members, member_rows, task_columns
-from psilon_bench.records import io
-from psilon_bench.records.provenance import RunInfo, flat_config
-from psilon_bench.runner import ensemble, tracking
+from psilon_bench.records.provenance import RunInfo
+from psilon_bench.runner import ensemble
 from psilon_bench.runner.checks import check_job
 from psilon_bench.runner.grid import Members, idle_axes
-from psilon_bench.runner.outcome import null_diverged_metrics
+from psilon_bench.runner.member_records import Fitted, member_records, write
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,13 +97,27 @@ def run_experiment(
     `info`: run id, config hash and overrides (default: from the folder name and `cfg`).
     """
     check_job(cfg)
-    for line in idle_axes(cfg):
+    for line in idle_axes(cfg) + _protocol_note(cfg):
         print(f"warning: {line}", file=sys.stderr)
     info = info or RunInfo.of(cfg, Path(run_dir))
     if live is None:
         live = live_output(choice(cfg.trainer.progress), parallel=False)
-    with RunProgress(len(Members.from_config(cfg)), enabled=live) as progress:
+    n_members = len(Members.from_config(cfg))
+    if choice(cfg.split.kind) == "two_stage":  # and the refit: a member per seed and fold
+        n_members += len(set(Members.from_config(cfg).seeds)) * N_FOLDS
+    with RunProgress(n_members, enabled=live) as progress:
         return _run(cfg, run_dir, threads, cores, progress, info)
+
+
+def _protocol_note(cfg: DictConfig) -> list[str]:
+    """A UCI folder split another way than its own protocol (allowed, but said)."""
+    kind = choice(cfg.split.kind)
+    if choice(cfg.dataset.source) != "uci" or kind == "two_stage":
+        return []
+    return [
+        f"dataset=uci with split.kind={kind}: the folder's conxuntos.dat and "
+        "conxuntos_kfold.dat are not used; split.kind=two_stage runs the collection's protocol"
+    ]
 
 
 def _run(
@@ -134,12 +149,41 @@ def _run(
             line = missing_classes_line(table, split.missing_classes, where)
             print(f"warning: {line}", file=sys.stderr)
     splits = [by_key[k] for k in keys]
-    first = splits[0]
-    d_out = first.n_classes if first.task == "classification" else 1
     data_s = time.time() - started
+    where = (device, dtype, threads, cores, progress)
+    train = functools.partial(_fit, cfg, where=where)
+    if choice(cfg.split.kind) == "two_stage":  # select on validation, refit on the folds
+        from psilon_bench.runner import two_stage
+
+        run = two_stage.TwoStageRun(cfg, table, split_file, device, started, data_s, info)
+        return run.run(run_dir, members, splits, train)
     outputs: list[dict[str, Any]] | None = [] if cfg.get("ensemble") else None
+    fitted = train(members, splits, outputs=outputs)
+    records = member_records(cfg, members, splits, table, fitted, device, started, data_s, info)
+    if outputs is not None:  # `ensemble: k`: one more record per k members of a setting
+        parts = ensemble.scored_parts(splits[0], cfg.metrics.train_split)
+        records += ensemble.ensemble_records(records, members, outputs, splits, cfg.ensemble, parts)
+    write(cfg, run_dir, records, fitted[2], info)
+    return records
+
+
+def _fit(
+    cfg: DictConfig,
+    members: Members,
+    splits: list[Any],
+    where: tuple,
+    offset: int = 0,
+    keep_at: list[int | None] | None = None,
+    outputs: list[dict[str, Any]] | None = None,
+) -> Fitted:
+    """Train (or fit, a scikit-learn baseline) and evaluate `members` on their `splits`:
+    d_in, evaluations, fit, chunk size, evaluation seconds. `where`: device, dtype, threads,
+    cores and progress, as `_train_networks` takes them; `offset`: the run's index of the
+    first member; `keep_at`: each member's kept step (two_stage's refit); `outputs`: gets
+    each member's outputs per split part (`ensemble: k`)."""
+    first = splits[0]
     if baselines.is_baseline(cfg.model):  # scikit-learn: one estimator per member, no torch
-        t_fit = threads or cfg.trainer.threads or 1
+        t_fit = where[2] or cfg.trainer.threads or 1
         scores, fit_s = baselines.fit_members(
             cfg.model,
             splits,
@@ -150,86 +194,23 @@ def _run(
             choice(cfg.trainer.class_weight),
             keep_outputs=outputs,
         )
-        evaluation = [[score] for score in scores]
-        E, d_in, chunk_size, eval_s = len(members), first.n_features, len(members), 0.0
+        E = len(members)
         fitted = FitResult(0, fit_s, diverged_step=[None] * E, final_loss=[None] * E)
-    else:
-        d_in, evaluation, fitted, chunk_size, eval_s = _train_folds(
-            cfg, members, splits, device, dtype, threads, cores, progress, outputs=outputs
-        )
-
-    flat_cfg = flat_config(cfg)
-    provenance = info.record_fields()
-    records = []
-    for e, evaluated in ((m, ev) for m, evs in enumerate(evaluation) for ev in evs):
-        diverged = fitted.diverged_step[e]
-        records.append(
-            {
-                "run_id": provenance["run_id"],
-                "config_hash": provenance["config_hash"],
-                "member": e,
-                "seed": members.seeds[e],
-                "split_seed": members.split_seeds[e],
-                "strength": members.strengths[e],
-                "lr": members.lrs[e],
-                "fold": members.folds[e],
-                "status": "ok" if diverged is None else "diverged",
-                "diverged_step": diverged,
-                "best_step": fitted.best_step_of(e) if diverged is None else None,
-                "dataset": cfg.dataset.name,
-                "model": cfg.model.name,
-                "regularizer": cfg.regularizer.name,
-                "pruning": cfg.pruning.name,
-                "task": first.task,
-                "n_classes": first.n_classes,
-                "d_in": d_in,
-                "d_out": d_out,
-                "n_train": splits[e].sizes["train"],
-                "n_val": splits[e].sizes["val"],
-                "n_test": splits[e].sizes["test"],
-                "data.warnings": list(table.warnings),
-                "data.missing_classes": list(splits[e].missing_classes),
-                **evaluated,
-                "train.final_loss": fitted.final_loss[e],
-                "time.wall_s": fitted.wall_time_s,
-                "time.steps": fitted.steps,
-                "time.steps_per_s": fitted.steps_per_s,
-                "time.members": len(members),
-                "time.member_chunk": chunk_size,
-                "time.run_s": time.time() - started,
-                "time.started": started,  # unix time run_experiment began (after start-up)
-                "time.data_s": data_s,  # loading, splitting and preprocessing the data
-                "time.eval_s": eval_s,  # evaluate_members: metrics of every member
-                "env.device": str(device),
-                "env.threads": torch.get_num_threads(),
-                "env.torch": torch.__version__,
-                "env.python": platform.python_version(),
-                "env.version": provenance["env.version"],
-                "env.git_commit": provenance["env.git_commit"],
-                **flat_cfg,
-            }
-        )
-    if outputs is not None:  # `ensemble: k`: one more record per k members of a setting
-        parts = ensemble.scored_parts(first, cfg.metrics.train_split)
-        records += ensemble.ensemble_records(records, members, outputs, splits, cfg.ensemble, parts)
-    records = [null_diverged_metrics(r) for r in records]
-    curves = [{"run_id": provenance["run_id"], **point} for point in fitted.curves]
-    network = not baselines.is_baseline(cfg.model)
-    curves = curves if network and cfg.trainer.curves else None
-    io.write_run(
-        Path(run_dir),
-        OmegaConf.to_yaml(cfg, resolve=True),
-        records,
-        curves=curves,
-        files={io.OVERRIDES: info.overrides_yaml()},
-        done=info.config_hash,
-        before_done=lambda: tracking.log_run(cfg, run_dir, records, curves, info.sweep),
+        return first.n_features, [[score] for score in scores], fitted, E, 0.0
+    return _train_folds(
+        cfg, members, splits, *where, offset=offset, keep_at=keep_at, outputs=outputs
     )
-    return records
 
 
 def _split_file(cfg: DictConfig, table: Any) -> Any:
-    """The validated NAME.splits.json of split.kind=predefined, else None."""
+    """The validated NAME.splits.json of split.kind=predefined, the UCI layout's row indices
+    of two_stage, else None."""
+    if choice(cfg.split.kind) == "two_stage":
+        from psilon_bench.data.loaders import uci_folder
+        from psilon_bench.data.uci import read_uci_splits
+
+        folder = uci_folder(cfg.dataset, data_pkg.resolve_data_dir(cfg.paths))
+        return read_uci_splits(folder, table)
     if choice(cfg.split.kind) != "predefined":
         return None
     from psilon_bench.data.folds import predefined_path, read_split_file
@@ -238,15 +219,29 @@ def _split_file(cfg: DictConfig, table: Any) -> Any:
 
 
 def _train_folds(
-    cfg: DictConfig, members: Members, splits: list[Any], *args: Any, outputs: Any = None
-) -> tuple[int, list[list[dict[str, Any]]], FitResult, int, float]:
+    cfg: DictConfig,
+    members: Members,
+    splits: list[Any],
+    *args: Any,
+    offset: int = 0,
+    keep_at: list[int | None] | None = None,
+    outputs: list[dict[str, Any]] | None = None,
+) -> Fitted:
     """`_train_networks` on each fold's block of members (folds differ in size); one block
     (holdout) is exactly one call."""
     out = []
     for block in members.blocks():
-        sub = members.subset(block)
+        at = keep_at[block] if keep_at is not None else None
         out.append(
-            _train_networks(cfg, sub, splits[block], *args, first=block.start, outputs=outputs)
+            _train_networks(
+                cfg,
+                members.subset(block),
+                splits[block],
+                *args,
+                first=offset + block.start,
+                keep_at=at,
+                outputs=outputs,
+            )  # fmt: skip
         )
     fitted = FitResult.combine([p[2] for p in out])
     evaluation = [row for p in out for row in p[1]]
@@ -263,12 +258,13 @@ def _train_networks(
     cores: int | None,
     progress: RunProgress,
     first: int = 0,
+    keep_at: list[int | None] | None = None,
     outputs: list[dict[str, Any]] | None = None,
-) -> tuple[int, list[list[dict[str, Any]]], FitResult, int, float]:
+) -> Fitted:
     """Train and evaluate the torch members (in chunks): d_in, evaluations (one list per
     member: one per pruning amount, `evaluate_amounts`), fit, chunk size, evaluation seconds.
-    `first`: the run's index of `members`' first member. `outputs`: a list that gets each
-    member's outputs per split part (`ensemble: k`)."""
+    `first`: the run's index of `members`' first member; `outputs`: gets each member's
+    outputs per split part (`ensemble: k`)."""
     offset, first = first, splits[0]
     parts = {
         p: stack_splits(splits, p, device, dtype)
@@ -291,7 +287,7 @@ def _train_networks(
         flops = step_flops(per_member, chunks[0].stop - chunks[0].start, plan.batch)
         n_threads = default_threads(flops, cores or available_cores())
     torch.set_num_threads(n_threads)
-    check_evaluation(cfg, "val" in parts, first.task)
+    check_evaluation(cfg, "val" in parts or keep_at is not None, first.task)
     fits: list[FitResult] = []
     evaluation: list[list[dict[str, Any]]] = []
     eval_s = 0.0
@@ -307,7 +303,12 @@ def _train_networks(
             class_weight = balanced_class_weights(train.y, train.n_classes).to(dtype)
         val = parts["val"].members(chunk) if "val" in parts else None
         monitor = build_monitor(
-            cfg.trainer, val, plan, None if _amounts(cfg) else pruner, class_weight
+            cfg.trainer,
+            val,
+            plan,
+            None if _amounts(cfg) else pruner,
+            class_weight,
+            keep_at=keep_at[chunk] if keep_at is not None else None,
         )
         fits.append(
             fit(
