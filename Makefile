@@ -55,8 +55,9 @@ clean-results:  ## remove the run folders (results/runs, results/multirun); keep
 
 # --------------------------------------------------------------------------------------
 # Protocol tables (PROTOCOLS.md P1-P6; README "Reproducing the papers"). Each target runs its
-# sweeps (re-running skips finished jobs), then `psilon-bench table` and the protocol's figure
-# into results/<protocol>/. Quick CPU size by default; FULL=1 for the papers' sizes;
+# sweeps (re-running skips finished jobs), then `psilon-bench table` with the protocol's claims
+# (claims/<protocol>.yaml), its figure and its page (report.html) into results/<protocol>/.
+# Quick CPU size by default; FULL=1 for the papers' sizes;
 # DATA_DIR=../shared/data for local copies of the tabular data; LAUNCHER=parallel |
 # submitit_local | submitit_slurm. P6_DIR= adds a folder of predefined-split datasets to P6
 # (NAME.csv or NAME.csv.gz with NAME.splits.json beside it; split.kind=predefined).
@@ -73,6 +74,10 @@ TABLE     = $(PSB) table
 PLOT      = $(PSB) plot
 # the sweep folder of part $(2) of protocol $(1)
 SDIR      = hydra.sweep.dir=$(RES)/$(1)$(FX)/runs/$(2)
+# the paper's claims of protocol $(1), checked by `table` (claims.md, claims.csv)
+CLAIMS    = --claims claims/$(1).yaml
+# the protocol's self-contained HTML page: tables, claims, statistics, figures, provenance
+REPORT    = $(PSB) report $(RES)/$(1)$(FX)
 
 P1_DATA_CLS := magic_telescope,credit_default
 P1_DATA_REG := wine_quality,cpu_act,ailerons,elevators,house_16h,pol,miami_housing
@@ -92,8 +97,9 @@ table-psilon-tabular: setup  ## P1: PSiLON Net vs Standard Net vs ridge/logistic
 	$(SWEEP) model=sklearn_logistic dataset=$(P1_DATA_CLS) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_logistic)
 	$(SWEEP) model=sklearn_ridge dataset=$(P1_DATA_REG) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_ridge)
 	$(SWEEP) model=sklearn_rf dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_SPLIT) $(RF_GRID) $(if $(FULL),seeds=3,seeds=2 model.n_estimators=100) $(call SDIR,psilon_tabular,sklearn_rf)
-	$(TABLE) $(RES)/psilon_tabular$(FX)/runs --out $(RES)/psilon_tabular$(FX) --baseline sklearn_rf
+	$(TABLE) $(RES)/psilon_tabular$(FX)/runs --out $(RES)/psilon_tabular$(FX) --baseline sklearn_rf $(call CLAIMS,psilon_tabular)
 	$(PLOT) $(RES)/psilon_tabular$(FX)/runs --kind lambda-path --out $(RES)/psilon_tabular$(FX)
+	$(call REPORT,psilon_tabular)
 
 P2_FULL := $(if $(FULL),model.width=500 model.depth=9 trainer.epochs=400 seeds=3)
 P2_GRID_IB := 'regularizer.strength=[1e-5,2.5e-5,5e-5,1e-4,2.5e-4,5e-4,1e-3]'
@@ -103,26 +109,30 @@ table-psilon-deep: setup  ## P2: PSiLON ResNet ablation (IB/OB, L1/L2, per-unit,
 	$(SWEEP) experiment=psilon_deep model.norm=l1,l2 model.bound=improved,original $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,ablation) $(ARGS)
 	$(SWEEP) experiment=psilon_deep model.length=per_unit $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,per_unit) $(ARGS)
 	$(SWEEP) experiment=psilon_deep model=standard_net model.layout=residual regularizer=length_l2 'regularizer.strength=[1e-3,1e-2,1e-1]' $(P2_FULL) $(if $(FULL),$(P2_GRID_STD)) $(call SDIR,psilon_deep,standard) $(ARGS)
-	$(TABLE) $(RES)/psilon_deep$(FX)/runs --out $(RES)/psilon_deep$(FX)
+	$(TABLE) $(RES)/psilon_deep$(FX)/runs --out $(RES)/psilon_deep$(FX) $(call CLAIMS,psilon_deep)
 	$(PLOT) $(RES)/psilon_deep$(FX)/runs --kind lipschitz --out $(RES)/psilon_deep$(FX)
+	$(call REPORT,psilon_deep)
 
 P3_DATA := $(if $(FULL),dataset=breast_cancer$(comma)digits$(comma)magic_telescope$(comma)credit_default seeds=5)
 table-lp-bridge: setup  ## P3: L_p bridge decay, sparsity vs accuracy (Pareto figure)
 	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net $(if $(FULL),regularizer.p=0.5$(comma)0.8$(comma)1.0$(comma)1.5$(comma)2.0) $(P3_DATA) $(call SDIR,lp_bridge,lp_bridge) $(ARGS)
 	$(SWEEP) experiment=lp_bridge model=mlp,psilon_net regularizer=l1 $(P3_DATA) $(call SDIR,lp_bridge,l1) $(ARGS)
-	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics test.accuracy,sparsity.exact
+	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics test.accuracy,sparsity.exact $(call CLAIMS,lp_bridge)
 	$(PLOT) $(RES)/lp_bridge$(FX)/runs --kind pareto --out $(RES)/lp_bridge$(FX)
+	$(call REPORT,lp_bridge)
 
 table-soft-diamond: setup  ## P4: soft diamond vs L1 vs L2 (threshold sparsity, Pareto figure)
 	$(SWEEP) experiment=soft_diamond model=mlp $(if $(FULL),model=mlp$(comma)psilon_net regularizer.alpha=0.5$(comma)1.0$(comma)1.5$(comma)2.0 seeds=5) $(call SDIR,soft_diamond,soft_diamond) $(ARGS)
 	$(SWEEP) experiment=soft_diamond regularizer=l1,l2 $(if $(FULL),model=mlp$(comma)psilon_net seeds=5) $(call SDIR,soft_diamond,l1_l2) $(ARGS)
-	$(TABLE) $(RES)/soft_diamond$(FX)/runs --out $(RES)/soft_diamond$(FX) --metrics test.accuracy,sparsity.threshold_1e-2
+	$(TABLE) $(RES)/soft_diamond$(FX)/runs --out $(RES)/soft_diamond$(FX) --metrics test.accuracy,sparsity.threshold_1e-2 --cost-relative-to l2 $(call CLAIMS,soft_diamond)
 	$(PLOT) $(RES)/soft_diamond$(FX)/runs --kind pareto --out $(RES)/soft_diamond$(FX)
+	$(call REPORT,soft_diamond)
 
 table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden units (pruning figure)
 	$(SWEEP) experiment=ewn model=mlp,swn_mlp,ewn_mlp 'pruning.fraction=[0.5,0.8,0.9]' $(if $(FULL),model.width=1024 seeds=5 trainer.epochs=500) $(call SDIR,ewn,ewn) $(ARGS)
-	$(TABLE) $(RES)/ewn$(FX)/runs --out $(RES)/ewn$(FX) --by data,prune.amount --metrics test.accuracy
+	$(TABLE) $(RES)/ewn$(FX)/runs --out $(RES)/ewn$(FX) --by data,prune.amount --metrics test.accuracy $(call CLAIMS,ewn)
 	$(PLOT) $(RES)/ewn$(FX)/runs --kind pruning --out $(RES)/ewn$(FX)
+	$(call REPORT,ewn)
 
 # P6: every offline classification set; n_train 500 only where the set has enough rows. Every
 # method is tuned by the same recipe (experiment=small_data: seeds x strengths x learning rates
@@ -149,7 +159,8 @@ table-small-data: setup  ## P6: all models on every offline classification set, 
 	  pre="dataset=csv dataset.path=$$(realpath $$csv) split.kind=predefined"; \
 	  $(call P6_CELL,$$pre,pre-$$name); \
 	done; fi
-	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline mlp+weight_decay,sklearn_rf
+	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline mlp+weight_decay,sklearn_rf $(call CLAIMS,small_data)
+	$(call REPORT,small_data)
 
 # How the recipe's early stopping and width were chosen (issue 9), without P6's test rows: the
 # networks of P6 under each candidate (trainer.keep_best x model.width) on fresh split draws of
