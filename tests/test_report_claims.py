@@ -247,3 +247,16 @@ def test_claims_csv_columns_are_documented():
     assert not missing, missing
     assert json.dumps(sorted(cl.KEYS))  # every claim key is named in the guide too
     assert not [k for k in cl.KEYS if f"`{k}`" not in doc]
+
+
+def test_python_api_returns_the_claims_the_cli_writes(sweep, tmp_path):  # noqa: F811
+    import psilon_bench as pb
+
+    spec = tmp_path / "claims.yaml"
+    spec.write_text(CLAIMS)
+    frames = pb.table(sweep, claims=spec, cost_relative_to="l2")
+    out = tmp_path / "out"
+    args = ["table", str(sweep), "--out", str(out), "--claims", str(spec)]
+    assert run_cli([*args, "--cost-relative-to", "l2"], tmp_path, ENV).returncode == 0
+    for name in ("claims", "table"):
+        pd.testing.assert_frame_equal(frames[name], pd.read_csv(out / f"{name}.csv"))

@@ -171,3 +171,17 @@ def test_committed_reports_render_in_headless_chromium(protocol, tmp_path):
     text = html.read_text()
     assert "<h2>Claims</h2>" in text and "<script" not in text
     check_in_browser(html, tmp_path)
+
+
+def test_runs_without_a_complete_one_are_said_on_the_page(page, tmp_path):
+    failed = tmp_path / "runs" / "0"
+    failed.mkdir(parents=True)
+    (failed / "FAILED").write_text("RuntimeError: out of memory\n")
+    out = tmp_path / "r.html"
+    res = run_cli(
+        ["report", str(page.parent), "--runs", str(tmp_path / "runs"), "--out", str(out)],
+        tmp_path,
+        ENV,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "no complete run" in out.read_text() and "<h2>Tables</h2>" in out.read_text()

@@ -136,7 +136,11 @@ def provenance(runs: Path | None, directory: Path) -> str:
         return "<ul>" + "\n".join(items) + "</ul>"
     from psilon_bench.report.collect import collect
 
-    collected = collect([runs])
+    try:
+        collected = collect([runs])
+    except UserError as err:  # e.g. every run failed: the page still says what it found
+        items.append(f"<li>{html.escape(str(err))}</li>")
+        return "<ul>" + "\n".join(items) + "</ul>"
     records = collected.records.drop_duplicates("path")
     for key, label in (
         ("env.version", "psilon-bench (runs)"),
