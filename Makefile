@@ -64,9 +64,10 @@ clean-results:  ## remove the run folders (results/runs, results/multirun); keep
 
 # --------------------------------------------------------------------------------------
 # Protocol tables (P1-P6; docs/protocols.md). Each target runs its sweeps (re-running skips
-# finished jobs), then `psilon-bench table` and the protocol's figure into results/<protocol>/.
-# Quick CPU size by default; FULL=1 for the papers' sizes; DATA_DIR=FOLDER for local copies
-# of the tabular CSVs (it sets PSILON_BENCH_DATA); LAUNCHER=parallel |
+# finished jobs), then `psilon-bench table` with the protocol's claims (claims/<protocol>.yaml),
+# its figure and its page (report.html) into results/<protocol>/. Quick CPU size by default;
+# FULL=1 for the papers' sizes; DATA_DIR=FOLDER for local copies of the tabular CSVs (it sets
+# PSILON_BENCH_DATA); LAUNCHER=parallel |
 # submitit_local | submitit_slurm. P6_DIR= adds a folder of predefined-split datasets to P6
 # (NAME.csv or NAME.csv.gz with NAME.splits.json beside it; split.kind=predefined).
 DATA_DIR ?=
@@ -82,6 +83,10 @@ TABLE     = $(PSB) table
 PLOT      = $(PSB) plot
 # the sweep folder of part $(2) of protocol $(1)
 SDIR      = hydra.sweep.dir=$(RES)/$(1)$(FX)/runs/$(2)
+# the paper's claims of protocol $(1), checked by `table` (claims.md, claims.csv)
+CLAIMS    = --claims claims/$(1).yaml
+# the protocol's self-contained HTML page: tables, claims, statistics, figures, provenance
+REPORT    = $(PSB) report $(RES)/$(1)$(FX)
 
 P1_DATA_CLS := magic_telescope,credit_default
 P1_DATA_REG := wine_quality,cpu_act,ailerons,elevators,house_16h,pol,miami_housing
@@ -107,8 +112,9 @@ table-psilon-tabular: setup  ## P1: PSiLON Net vs Standard Net vs ridge/logistic
 	$(SWEEP) model=sklearn_ridge dataset=$(P1_DATA_REG) $(P1_SPLIT) $(LIN_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_ridge)
 	$(SWEEP) model=sklearn_rf dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_SPLIT) $(RF_GRID) $(if $(FULL),seeds=3,seeds=2 model.n_estimators=100) $(call SDIR,psilon_tabular,sklearn_rf)
 	$(SWEEP) model=sklearn_hgb dataset=$(P1_DATA_CLS),$(P1_DATA_REG) $(P1_SPLIT) $(HGB_GRID) $(if $(FULL),seeds=3,seeds=2) $(call SDIR,psilon_tabular,sklearn_hgb)
-	$(TABLE) $(RES)/psilon_tabular$(FX)/runs --out $(RES)/psilon_tabular$(FX) --baseline sklearn_rf --metrics $(P1_METRICS)
+	$(TABLE) $(RES)/psilon_tabular$(FX)/runs --out $(RES)/psilon_tabular$(FX) --baseline sklearn_rf --metrics $(P1_METRICS) $(call CLAIMS,psilon_tabular)
 	$(PLOT) $(RES)/psilon_tabular$(FX)/runs --kind lambda-path --out $(RES)/psilon_tabular$(FX)
+	$(call REPORT,psilon_tabular)
 
 P2_FULL := $(if $(FULL),model.width=500 model.depth=9 trainer.epochs=400 seeds=3)
 P2_GRID_IB := 'regularizer.strength=[1e-5,2.5e-5,5e-5,1e-4,2.5e-4,5e-4,1e-3]'
@@ -120,8 +126,9 @@ table-psilon-deep: setup  ## P2: PSiLON ResNet ablation (IB/OB, L1/L2, per-unit,
 	$(SWEEP) experiment=psilon_deep model.norm=l1,l2 model.bound=improved,original $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,ablation) $(ARGS)
 	$(SWEEP) experiment=psilon_deep model.length=per_unit $(P2_FULL) $(P2_GRID) $(call SDIR,psilon_deep,per_unit) $(ARGS)
 	$(SWEEP) experiment=psilon_deep model=standard_net model.layout=residual regularizer=length_l2 'regularizer.strength=[1e-3,1e-2,1e-1]' $(P2_FULL) $(if $(FULL),$(P2_GRID_STD)) $(call SDIR,psilon_deep,standard) $(ARGS)
-	$(TABLE) $(RES)/psilon_deep$(FX)/runs --out $(RES)/psilon_deep$(FX) --metrics $(P2_METRICS)
+	$(TABLE) $(RES)/psilon_deep$(FX)/runs --out $(RES)/psilon_deep$(FX) --metrics $(P2_METRICS) $(call CLAIMS,psilon_deep)
 	$(PLOT) $(RES)/psilon_deep$(FX)/runs --kind lipschitz --out $(RES)/psilon_deep$(FX)
+	$(call REPORT,psilon_deep)
 
 # P3 at every size: the five p values, L1 and AdamW (decoupled L2, `regularizer=weight_decay`, the
 # paper's baseline) on the MLP and PSiLON Net. Quick: MagicTelescope and credit_default, 3 seeds;
@@ -139,8 +146,9 @@ table-lp-bridge: setup  ## P3: L_p bridge decay (p 0.5-2) vs L1 vs AdamW, sparsi
 	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net $(P3_P) $(P3_BUNDLED) $(call SDIR,lp_bridge,lp_bridge_bundled) $(ARGS))
 	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net regularizer=l1 $(P3_BUNDLED) $(call SDIR,lp_bridge,l1_bundled) $(ARGS))
 	$(if $(FULL),$(SWEEP) experiment=lp_bridge model=mlp$(comma)psilon_net regularizer=weight_decay $(WD_GRID) $(P3_BUNDLED) $(call SDIR,lp_bridge,adamw_bundled) $(ARGS))
-	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics $(P3_METRICS) --matched-sparsity sparsity.exact
+	$(TABLE) $(RES)/lp_bridge$(FX)/runs --out $(RES)/lp_bridge$(FX) --metrics $(P3_METRICS) --matched-sparsity sparsity.exact $(call CLAIMS,lp_bridge)
 	$(PLOT) $(RES)/lp_bridge$(FX)/runs --kind pareto --out $(RES)/lp_bridge$(FX)
+	$(call REPORT,lp_bridge)
 
 # P4 at every size: soft diamond at alpha 0.5, 1, 1.5, 2 (a fixed prior scale c = 0.05: a fixed
 # dispersion would move c with alpha), L1, L2 and no penalty, on the MLP and PSiLON Net, both
@@ -149,18 +157,20 @@ table-lp-bridge: setup  ## P3: L_p bridge decay (p 0.5-2) vs L1 vs AdamW, sparsi
 P4_ALPHA   := regularizer.alpha=0.5,1.0,1.5,2.0 regularizer.dispersion=null \
               regularizer.scale=$(if $(FULL),0.01$(comma)0.05$(comma)0.2,0.05)
 P4_DATA    := model=mlp,psilon_net dataset=magic_telescope,credit_default $(if $(FULL),seeds=5)
-P4_METRICS := test.accuracy,sparsity.threshold_1e-3,sparsity.threshold_1e-2,time.steps_per_s
+P4_METRICS := test.accuracy,sparsity.threshold_1e-3,sparsity.threshold_1e-2
 table-soft-diamond: setup  ## P4: soft diamond (alpha 0.5-2) vs L1 vs L2 vs none (threshold sparsity, Pareto figure)
 	$(SWEEP) experiment=soft_diamond $(P4_ALPHA) $(P4_DATA) $(call SDIR,soft_diamond,soft_diamond) $(ARGS)
 	$(SWEEP) experiment=soft_diamond regularizer=l1,l2 $(P4_DATA) $(call SDIR,soft_diamond,l1_l2) $(ARGS)
 	$(SWEEP) experiment=soft_diamond regularizer=none regularizer.strength=0 $(P4_DATA) $(call SDIR,soft_diamond,none) $(ARGS)
-	$(TABLE) $(RES)/soft_diamond$(FX)/runs --out $(RES)/soft_diamond$(FX) --metrics $(P4_METRICS)
+	$(TABLE) $(RES)/soft_diamond$(FX)/runs --out $(RES)/soft_diamond$(FX) --metrics $(P4_METRICS) --cost-relative-to l2 $(call CLAIMS,soft_diamond)
 	$(PLOT) $(RES)/soft_diamond$(FX)/runs --kind pareto --out $(RES)/soft_diamond$(FX)
+	$(call REPORT,soft_diamond)
 
 table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden units (pruning figure)
 	$(SWEEP) experiment=ewn model=mlp,swn_mlp,ewn_mlp 'pruning.fraction=[0.5,0.8,0.9]' $(if $(FULL),model.width=1024 seeds=5 trainer.epochs=500) $(call SDIR,ewn,ewn) $(ARGS)
-	$(TABLE) $(RES)/ewn$(FX)/runs --out $(RES)/ewn$(FX) --by data,prune.amount --metrics test.accuracy
+	$(TABLE) $(RES)/ewn$(FX)/runs --out $(RES)/ewn$(FX) --by data,prune.amount --metrics test.accuracy $(call CLAIMS,ewn)
 	$(PLOT) $(RES)/ewn$(FX)/runs --kind pruning --out $(RES)/ewn$(FX)
+	$(call REPORT,ewn)
 
 # P6: every offline classification set; n_train 500 only where the set has enough rows. Every
 # method is tuned by the same recipe (experiment=small_data: seeds x strengths x learning rates
@@ -190,7 +200,8 @@ table-small-data: setup  ## P6: all models on every offline classification set, 
 	  pre="dataset=csv dataset.path=$$(realpath $$csv) split.kind=predefined"; \
 	  $(call P6_CELL,$$pre,pre-$$name); \
 	done; fi
-	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline mlp+weight_decay,sklearn_rf
+	$(TABLE) $(RES)/small_data$(FX)/runs --out $(RES)/small_data$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy,test.log_loss --select-on val.accuracy --baseline mlp+weight_decay,sklearn_rf $(call CLAIMS,small_data)
+	$(call REPORT,small_data)
 
 # The UCI collection's protocol (Fernandez-Delgado et al. 2014; Arora et al. 2020): every P6
 # method under the P6 recipe on every dataset folder NAME/ of UCI_DIR (NAME_R.dat,

@@ -58,7 +58,8 @@ def test_bash_install_registers_psilon_bench(tmp_path):
 @pytest.mark.parametrize(
     "line, expected",
     [
-        ("psilon-bench r", ["run"]),
+        ("psilon-bench r", ["run", "report"]),
+        ("psilon-bench rep", ["report"]),
         ("psilon-bench da", ["datasets"]),
         ("psilon-bench run model=psilon", ["model=psilon_net", "model=psilon_resnet"]),
         ("psilon-bench run -m dataset=iris,wine regularizer=lp", ["regularizer=lp_bridge"]),
@@ -80,11 +81,14 @@ def test_query_lists_subcommands_groups_and_keys(tmp_path):
         "datasets",
         "table",
         "plot",
+        "report",
         "--help",
         "--version",
     }
     assert query("psilon-bench plot sweeps --kind l") == ["lambda-path", "lipschitz"]
     assert query("psilon-bench table sweeps --se") == ["--select-on"]
+    assert query("psilon-bench table sweeps --c") == ["--claims", "--cost-relative-to"]
+    assert query("psilon-bench report results/ewn --") == ["--out", "--runs", "--claims", "--help"]
     groups = query("psilon-bench run ")
     assert {"model=", "regularizer=", "dataset=", "seeds="} <= set(groups)
     models = query("psilon-bench run model=")

@@ -157,3 +157,17 @@ def test_recipe_development_never_uses_the_p6_seeds():
             cfg = compose_config(overrides)
             assert not p6_seeds & set(cfg.seeds), overrides
             assert cfg.split.seed is None  # each member's split comes from its own seed
+
+
+@pytest.mark.parametrize(("target", "protocol"), list(TARGETS.items())[:6])
+def test_target_checks_the_claims_and_writes_the_report(target, protocol):
+    """`table` gets the protocol's claims file (it exists), the page comes last (after the
+    figure it embeds), into the same folder; FULL=1 writes beside the quick results."""
+    for full, res in (([], f"results/{protocol}"), (["FULL=1"], f"results/{protocol}_full")):
+        lines = _dry(target, *full)
+        table = next(line for line in lines if "psilon-bench table" in line)
+        assert f"--claims claims/{protocol}.yaml" in table
+        assert (REPO / "claims" / f"{protocol}.yaml").is_file()
+        assert lines[-1].endswith(f"psilon-bench report {res}")
+    soft = " ".join(_dry("table-soft-diamond"))
+    assert "--cost-relative-to l2" in soft

@@ -72,6 +72,19 @@ def raw_records(root: Path) -> list[dict]:
     return out
 
 
+def chosen_records(root: Path) -> dict:
+    """The selection recomputed from the raw records: per (dataset, regularizer, seed) the
+    strength with the lowest validation log-loss / rmse (ties: the larger strength)."""
+    groups = defaultdict(list)
+    for r in raw_records(root):
+        groups[(r["dataset"], r["cfg.regularizer.name"], r["seed"])].append(r)
+    chosen = {}
+    for key, recs in groups.items():
+        metric = "val.log_loss" if recs[0]["task"] == "classification" else "val.rmse"
+        chosen[key] = min(recs, key=lambda r: (r[metric], -r["strength"]))
+    return chosen
+
+
 def test_table_from_a_real_sweep(sweep, tmp_path):
     out = tmp_path / "out"
     res = run_cli(["table", str(sweep), "--out", str(out)], tmp_path, env=ENV)
@@ -83,15 +96,7 @@ def test_table_from_a_real_sweep(sweep, tmp_path):
         "table.md",
         "table.tex",
     ]
-    # selection recomputed from the raw records: per (dataset, regularizer, seed) the
-    # strength with the lowest validation log-loss / rmse (ties: the larger strength)
-    groups = defaultdict(list)
-    for r in raw_records(sweep):
-        groups[(r["dataset"], r["cfg.regularizer.name"], r["seed"])].append(r)
-    chosen = {}
-    for key, recs in groups.items():
-        metric = "val.log_loss" if recs[0]["task"] == "classification" else "val.rmse"
-        chosen[key] = min(recs, key=lambda r: (r[metric], -r["strength"]))
+    chosen = chosen_records(sweep)
     sel = pd.read_csv(out / "selected.csv")
     assert len(sel) == len(chosen) == 4 * 2 * 2
     for _, row in sel.iterrows():

@@ -143,12 +143,16 @@ def table(
     metrics: Sequence[str] | None = None,
     select_on: str | None = None,
     baseline: str | Sequence[str] | None = None,
+    claims: str | Path | None = None,
+    cost_relative_to: str | None = None,
 ) -> dict[str, Any]:
     """The tables `psilon-bench table` writes, as DataFrames by file stem: `table` (one
     row per data x method: selected on validation, mean and std over seeds), `selected`
     (one row per data x method x seed) and, with at least 3 datasets, `stats` (ranks,
-    Friedman, Wilcoxon-Holm against `baseline`). The options are `table`'s
-    (`--by`, `--metrics`, `--select-on`, `--baseline`); nothing is written."""
+    Friedman, Wilcoxon-Holm against `baseline`) and, with `claims` (a claims YAML file),
+    `claims` (one row per claim: means, paired test, verdict). The options are `table`'s
+    (`--by`, `--metrics`, `--select-on`, `--baseline`, `--claims`, `--cost-relative-to`);
+    nothing is written."""
     import pandas as pd
 
     from psilon_bench.report.commands import build_tables
@@ -160,6 +164,8 @@ def table(
         list(metrics) if metrics else None,
         select_on,
         list(bases) if bases else None,
+        Path(claims) if claims else None,
+        cost_relative_to,
     )
     return {
         name.removesuffix(".csv"): pd.read_csv(_io.StringIO(text))

@@ -15,13 +15,23 @@ import os
 
 from psilon_bench.report import PLOT_KINDS
 
-COMMANDS = ("run", "datasets", "table", "plot", "--help", "--version")
+COMMANDS = ("run", "datasets", "table", "plot", "report", "--help", "--version")
 RUN_FLAGS = ("--multirun", "-m", "--help", "--hydra-help", "--cfg", "--info", "--config-dir")
 DATASETS_FLAGS = ("--data-dir", "--help")
 CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 REPORT_FLAGS = {  # psilon_bench.report.commands
-    "table": ("--out", "--by", "--metrics", "--select-on", "--baseline", "--help"),
+    "table": (
+        "--out",
+        "--by",
+        "--metrics",
+        "--select-on",
+        "--baseline",
+        "--claims",
+        "--cost-relative-to",
+        "--help",
+    ),
     "plot": ("--kind", "--out", "--select-on", "--help"),
+    "report": ("--out", "--runs", "--claims", "--help"),
 }
 
 BASH = """_psilon_bench_complete()

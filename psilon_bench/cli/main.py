@@ -26,6 +26,7 @@ commands:
   datasets [--data-dir D]   list the dataset registry (rows, features, task, source, offline?)
   table DIR... [options]    select on validation, tabulate, test across datasets (table --help)
   plot DIR... --kind K      figures: pareto, lambda-path, lipschitz, pruning, curves (plot --help)
+  report DIR [--out FILE]   one self-contained HTML page of a results folder (report --help)
 
 options:
   -h, --help                this message
@@ -55,12 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from psilon_bench.cli.datasets import datasets
 
         return _guarded(lambda: datasets(rest))
-    if command in ("table", "plot"):
+    if command in ("table", "plot", "report"):
         from psilon_bench.report import commands
 
         return _guarded(lambda: getattr(commands, command)(rest))
     print(
-        f"error: unknown command {command!r}; allowed: run, datasets, table, plot (see psilon-bench --help)",
+        f"error: unknown command {command!r}; allowed: run, datasets, table, plot, report (see psilon-bench --help)",
         file=sys.stderr,
     )
     return 2

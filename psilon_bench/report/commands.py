@@ -65,6 +65,20 @@ def table_parser() -> argparse.ArgumentParser:
         "--metrics) at the sparsity levels (this column, e.g. sparsity.exact) the methods "
         "reach, read off its own Pareto front",
     )
+    p.add_argument(
+        "--claims",
+        default=None,
+        metavar="FILE",
+        help="a claims YAML file: each claim compared on the selected members with a paired "
+        "test, written to claims.md and claims.csv",
+    )
+    p.add_argument(
+        "--cost-relative-to",
+        default=None,
+        metavar="REGULARIZER",
+        help="add a column: seconds per step and member relative to the same model with this "
+        "regularizer (e.g. l2), from the records' timings",
+    )
     return p
 
 
@@ -78,6 +92,7 @@ class Tables:
     results: list
     selected: Any
     shown: list[str]
+    claims: Any = None  # the evaluated claims (a DataFrame) when --claims was given
 
     def files(self) -> dict[str, str]:
         """The text of every table file `table` writes (figures aside), by file name."""
@@ -97,6 +112,11 @@ class Tables:
             files["stats.csv"] = pd.concat([r.table for r in done], ignore_index=True).to_csv(
                 index=False
             )
+        if self.claims is not None:
+            from psilon_bench.report import claims as cl
+
+            files["claims.md"] = cl.markdown(self.claims)
+            files["claims.csv"] = cl.csv(self.claims)
         return files
 
 
@@ -106,6 +126,8 @@ def build_tables(
     metrics: list[str] | None = None,
     select_on: str | None = None,
     baseline: list[str] | None = None,
+    claims_file: Path | None = None,
+    cost_reference: str | None = None,
 ) -> Tables:
     """Collect, select on validation, summarize and test: every check of `table` (a one-line
     UserError naming the option), nothing written."""
@@ -127,6 +149,18 @@ def build_tables(
     blocks = tb.blocks(summary, by, metrics, records)
     if not blocks:
         raise UserError(f"none of the metrics {', '.join(shown)} has a value in these records")
+    if cost_reference:
+        from psilon_bench.report import cost
+
+        ratios = cost.relative(records, cost_reference, by)
+        for b in blocks:
+            b.rows = cost.add_column(b.rows, ratios, cost_reference)
+            b.metrics.append(cost.column(cost_reference))
+    evaluated = None
+    if claims_file is not None:
+        from psilon_bench.report import claims as cl
+
+        evaluated = cl.evaluate(cl.load(claims_file), selected)
     labels = {b.label(r) for b in blocks for _, r in b.rows.iterrows()}
     bases = baseline or [None]
     for base in bases:
@@ -135,7 +169,7 @@ def build_tables(
                 f"--baseline {base!r} is not a method here; allowed: {', '.join(sorted(labels))}"
             )
     results = [st.compute(b, bases) for b in blocks]
-    return Tables(collected, blocks, results, selected, shown)
+    return Tables(collected, blocks, results, selected, shown, evaluated)
 
 
 def table(argv: list[str]) -> int:
@@ -144,13 +178,23 @@ def table(argv: list[str]) -> int:
     from psilon_bench.report import tables as tb
 
     ns = table_parser().parse_args(argv)
-    built = build_tables(ns.dirs, _list(ns.by), _list(ns.metrics), ns.select_on, _list(ns.baseline))
+    built = build_tables(
+        ns.dirs,
+        _list(ns.by),
+        _list(ns.metrics),
+        ns.select_on,
+        _list(ns.baseline),
+        Path(ns.claims) if ns.claims else None,
+        ns.cost_relative_to,
+    )
     out = Path(ns.out) if ns.out else Path(ns.dirs[0])
     matched = _matched(built, ns.matched_sparsity, _list(ns.metrics))  # checked before writing
     console = Console()
     for block, res in zip(built.blocks, built.results):
         console.print(tb.rich_table(block, console.width))
         _print_stats(console, res)
+    if built.claims is not None:
+        _print_claims(console, built.claims)
     for line in built.collected.notes():
         console.print(line, markup=False, highlight=False)
     written = _write_tables(out, built)
@@ -204,6 +248,21 @@ def _save(fig, out: Path, stem: str) -> list[str]:
         names.append(f"{stem}.{ext}")
     plt.close(fig)
     return names
+
+
+def _print_claims(console, result) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from psilon_bench.report import claims as cl
+
+    table = Table(title="claims", title_justify="left", show_edge=False, pad_edge=False)
+    for head in ("claim", "ours", "p", "verdict"):
+        table.add_column(head, overflow="fold")
+    for _, r in result.iterrows():
+        cells = [f"{r['claim']} ({r['comparison']})", cl.ours(r), f"{r['p']:.3g}", r["verdict"]]
+        table.add_row(*[Text(c) for c in cells])
+    console.print(table)
 
 
 def _print_stats(console, res) -> None:
@@ -299,4 +358,54 @@ def plot(argv: list[str]) -> int:
     for line in skipped:
         print(f"skipped {line}")
     print(f"written: {', '.join(written)} in {out}")
+    return 0
+
+
+def report_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="psilon-bench report",
+        description="One self-contained HTML page (tables, claims, statistics, figures, "
+        "provenance) from a folder that `table` and `plot` wrote.",
+    )
+    p.add_argument("dir", metavar="DIR", help="the results folder (table.md, stats.csv, *.png)")
+    p.add_argument("--out", default=None, help="the HTML file (default: DIR/report.html)")
+    p.add_argument(
+        "--runs",
+        default=None,
+        help="the run folders the provenance is read from (default: DIR/runs when present)",
+    )
+    p.add_argument(
+        "--claims",
+        default=None,
+        metavar="FILE",
+        help="evaluate this claims file on DIR/selected.csv first and write DIR/claims.md "
+        "and claims.csv (for results whose run folders are gone; table --claims otherwise)",
+    )
+    return p
+
+
+def report(argv: list[str]) -> int:
+    import pandas as pd
+
+    from psilon_bench.report import claims as cl
+    from psilon_bench.report import html
+
+    ns = report_parser().parse_args(argv)
+    directory = Path(ns.dir)
+    out = Path(ns.out) if ns.out else directory / "report.html"
+    runs = Path(ns.runs) if ns.runs else directory / "runs"
+    if ns.runs and not runs.is_dir():
+        raise UserError(f"--runs {runs} is not a folder")
+    files = {}
+    if ns.claims:
+        selected = directory / "selected.csv"
+        if not selected.is_file():
+            raise UserError(f"--claims: {directory} holds no selected.csv (run table first)")
+        result = cl.evaluate(cl.load(Path(ns.claims)), pd.read_csv(selected))
+        files = {"claims.md": cl.markdown(result), "claims.csv": cl.csv(result)}
+        for name, text in files.items():  # the page below reads claims.md
+            io.atomic_write(directory / name, text)
+    page = html.render(directory, runs if runs.is_dir() else None)
+    io.atomic_write(out, page)
+    print(f"written: {', '.join([*files, str(out)])}")
     return 0
