@@ -1,6 +1,6 @@
-"""Section `psilon`: the PSiLON tabular configuration of PROTOCOLS.md P1 on one thread.
+"""Section `psilon`: the PSiLON tabular configuration of docs/protocols.md P1 on one thread.
 
-wine_quality (../shared/data, else a synthetic regression of the same size), 2000 training
+wine_quality (the data folder, else a synthetic regression of the same size), 2000 training
 rows, an MLP d_in-500-500-500-1, batch 400, Adam, measured in one run:
 - the single-thread float32 matmul peak;
 - a plain `nn.Sequential` of `nn.Linear` trained with `torch.optim.Adam` (the baseline);

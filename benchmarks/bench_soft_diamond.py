@@ -1,4 +1,4 @@
-"""Section `soft_diamond`: what the soft-diamond penalty (METHODS.md §5, [SD]) costs per training
+"""Section `soft_diamond`: what the soft-diamond penalty (docs/methods.md (soft diamond), [SD]) costs per training
 step, against the L2 penalty on the same model (target: at most 1.5x) and against calling scipy
 for every weight every step.
 

@@ -3,7 +3,7 @@
 # tests, the bench's `gpu` section, a FULL-width P1 job (39 members on one dataset, timed)
 # and the quick P1 sweep over the 9 tabular sets on `trainer.device=cuda`.
 #
-#   PSILON_BENCH_DATA=../shared/data bash benchmarks/gpu_check.sh OUT_DIR [FULL_EPOCHS]
+#   PSILON_BENCH_DATA=$HOME/data bash benchmarks/gpu_check.sh OUT_DIR [FULL_EPOCHS]
 #
 # Each step has its own time limit and log (OUT_DIR/<step>.log); a failed step does not stop
 # the later ones. FULL_EPOCHS (default 300 of FULL P1's 1000) keeps the FULL-width job short:

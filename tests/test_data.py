@@ -49,7 +49,7 @@ needs_shared = pytest.mark.skipif(
     reason=f"shared datasets not found at {SHARED_DATA}",
 )
 TABLE_BODY = "".join(f"{i},{i * 7 % 13},{i % 3}\n" for i in range(5000)).encode()
-P1_SPLIT = dict(n_train=2000, n_val=None, n_test=None, keep=20000)  # PROTOCOLS.md P1
+P1_SPLIT = dict(n_train=2000, n_val=None, n_test=None, keep=20000)  # docs/protocols.md P1
 
 
 def dataset(**kw) -> object:

@@ -1,4 +1,4 @@
-"""SWN and EWN MLPs (`model=swn_mlp`, `model=ewn_mlp`, METHODS.md §1.2 [EWN]): effective
+"""SWN and EWN MLPs (`model=swn_mlp`, `model=ewn_mlp`, docs/methods.md (weight norm) [EWN]): effective
 weights equal the formula, EWN's radial update is ||w||^2 times the unnormalized one (SWN's
 equals it), and neuron-norm pruning removes the smallest-norm units."""
 
@@ -136,7 +136,7 @@ def _radial_updates(name: str, lr: float):
 
 @pytest.mark.parametrize(("name", "power"), [("ewn_mlp", 2), ("swn_mlp", 0)])
 def test_radial_update_is_norm_power_times_unnormalized(name, power):
-    """METHODS.md §1.2 / [EWN]: one small gradient step changes ||w_j|| by ||w_j||^2 times the
+    """docs/methods.md (weight norm) / [EWN]: one small gradient step changes ||w_j|| by ||w_j||^2 times the
     unnormalized gradient's radial part under EWN (d||w||/da = ||w||, and a's gradient is
     <dL/dw, w>), by exactly that part under SWN (power 0). Checked by finite differences: the
     relative error is O(lr), so it shrinks ~10x when lr does."""

@@ -1,4 +1,4 @@
-"""[EWN]'s training recipe (PROTOCOLS.md P5): the Kaiming-normal init shared by the three
+"""[EWN]'s training recipe (docs/protocols.md P5): the Kaiming-normal init shared by the three
 models, the bias-free plain output layer, and the loss-adaptive learning rate
 (`psilon_bench.engine.adaptive`), each against an independent computation."""
 

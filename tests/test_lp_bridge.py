@@ -1,4 +1,4 @@
-"""Decoupled L_p decay factor of METHODS.md §4 [pWD]."""
+"""Decoupled L_p decay factor of docs/methods.md (L_p bridge) [pWD]."""
 
 import math
 

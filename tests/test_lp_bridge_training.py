@@ -1,4 +1,4 @@
-"""The decoupled L_p decay (`regularizer=lp_bridge`, METHODS.md §4 [pWD]) inside training:
+"""The decoupled L_p decay (`regularizer=lp_bridge`, docs/methods.md (L_p bridge) [pWD]) inside training:
 the update uses w_prev and the scheduled lr, members equal separate runs, zeros stay zero,
 p = 0.8 recovers a sparse linear teacher with exact zeros, PSiLON lengths are not decayed."""
 

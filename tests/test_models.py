@@ -1,4 +1,4 @@
-"""Weight-normalized models (METHODS.md §1.2-1.5) and their path norms (§2.2-2.3) on real
+"""Weight-normalized models (docs/methods.md (weight norm)) and their path norms (§2.2-2.3) on real
 model instances, against independent oracles: per-row norms, explicit matrix products and
 brute-force enumeration of every input -> output path (numpy), Lipschitz inequalities on
 random input pairs through the model's own forward, and E = 1 runs per seed."""
@@ -364,7 +364,7 @@ def reference_standard_resnet_penalty(net: CReLUResNet, e: int) -> float:
 
 
 def test_standard_resnet_penalty_follows_the_reference_code():
-    """METHODS.md §1.5: on the CReLU layout length_l2 is sum ||A_j||^2 + ||B_j||^2 of the
+    """docs/methods.md (Standard Net): on the CReLU layout length_l2 is sum ||A_j||^2 + ||B_j||^2 of the
     normalized halves (the reference code), 1-2x the sum of squared lengths."""
     cfg = compose_config(["model=standard_net", "model.layout=residual", "regularizer=length_l2"])
     net = models.build(cfg.model, d_in=5, d_out=3, seeds=[0, 1]).double()

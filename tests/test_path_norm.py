@@ -1,4 +1,4 @@
-"""Path-norms (METHODS.md §2.1, §2.3) and Lipschitz metrics (§2.4) against independent oracles.
+"""Path-norms (docs/methods.md (path norm), §2.3) and Lipschitz metrics (§2.4) against independent oracles.
 
 Oracles: explicit matrix products, brute-force enumeration of every input -> output path,
 reference forwards written here from the formulas, and brute force over cube vertices.

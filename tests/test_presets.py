@@ -80,7 +80,7 @@ def test_lp_bridge_preset_quick_size(tmp_path):
 @needs_shared_data
 @pytest.mark.slow
 def test_soft_diamond_preset_quick_size(tmp_path):
-    """P4 quick: soft diamond gives threshold sparsity, never exact zeros (METHODS.md §5)."""
+    """P4 quick: soft diamond gives threshold sparsity, never exact zeros (docs/methods.md (soft diamond))."""
     _, records = _run("soft_diamond", [], tmp_path / "run")
     assert all(r["status"] == "ok" and r["regularizer"] == "soft_diamond" for r in records)
     assert all(r["sparsity.exact"] == 0 for r in records)

@@ -1,4 +1,4 @@
-"""Pruners (METHODS.md §3) on real models: the PSiLON projection schedule in optimizer steps,
+"""Pruners (docs/methods.md (pruning)) on real models: the PSiLON projection schedule in optimizer steps,
 its exact zeros and exact closed forms, magnitude pruning with fine-tuning, neuron-norm
 pruning; oracles: a sort-free bisection projection, explicit per-row norms, and networks
 with the removed units deleted (numpy)."""

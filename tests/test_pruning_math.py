@@ -1,4 +1,4 @@
-"""Pruning math of METHODS.md §3 against sort-free references written here."""
+"""Pruning math of docs/methods.md (pruning) against sort-free references written here."""
 
 import math
 
@@ -149,7 +149,7 @@ def test_scale_aware_target_cuts_exactly_the_entries_below_the_relative_threshol
         ref = np.sign(vn) * kept / kept.sum(-1, keepdims=True)
         np.testing.assert_allclose(target.numpy(), ref, atol=1e-12)
         assert torch.equal(target == 0, torch.from_numpy(p <= cut))
-        # it is the METHODS.md §3 projection P(s v/||v||_1) with s = relative_scale per row
+        # it is the docs/methods.md (pruning) projection P(s v/||v||_1) with s = relative_scale per row
         s = relative_scale(torch.from_numpy(p), threshold)
         np.testing.assert_allclose(s.numpy(), 1 / kept.sum(-1, keepdims=True), rtol=1e-12)
         assert torch.all(s >= 1)

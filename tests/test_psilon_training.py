@@ -1,4 +1,4 @@
-"""PSiLON Net + path-norm regularizer + L1-sphere projection end to end (METHODS.md §1.3,
+"""PSiLON Net + path-norm regularizer + L1-sphere projection end to end (docs/methods.md (PSiLON Net),
 §2.5, §3), through the real run path (`run_experiment`: compose, data, fit, evaluate, write).
 
 Data: `dataset=sparse_teacher` (a random sparse ReLU teacher, 1 hidden layer of 16 units,

@@ -1,4 +1,4 @@
-"""Collect + selection on hand-made records in real run folders (PROTOCOLS.md, Selection)."""
+"""Collect + selection on hand-made records in real run folders (docs/protocols.md, Selection)."""
 
 from __future__ import annotations
 

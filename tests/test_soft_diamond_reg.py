@@ -1,4 +1,4 @@
-"""The soft-diamond regularizer (`regularizer=soft_diamond`, METHODS.md §5 [SD]) in a model and
+"""The soft-diamond regularizer (`regularizer=soft_diamond`, docs/methods.md (soft diamond) [SD]) in a model and
 in training: its gradient is lambda * psi_{alpha,c}, per member; scale and dispersion agree."""
 
 from __future__ import annotations

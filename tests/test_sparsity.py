@@ -1,4 +1,4 @@
-"""Sparsity metrics of METHODS.md §6 on hand-made stacked tensors (E, out, in)."""
+"""Sparsity metrics of docs/methods.md (metrics) on hand-made stacked tensors (E, out, in)."""
 
 import math
 

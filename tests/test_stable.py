@@ -1,4 +1,4 @@
-"""The SaS look-up table and the soft-diamond penalty, METHODS.md §5 [SD].
+"""The SaS look-up table and the soft-diamond penalty, docs/methods.md (soft diamond) [SD].
 
 The accuracy oracle is independent of how the table is built (Fourier integrals by QUADPACK
 QAWO, Taylor series at 0, large-u series): Zolotarev's integral representation of the
@@ -30,7 +30,7 @@ from psilon_bench.regularizers.soft_diamond import (
 )
 from psilon_bench.regularizers.stable import StableTable, build_table_arrays, grid_nodes
 
-# METHODS.md §5 golden values, c = 1.
+# docs/methods.md (soft diamond) golden values, c = 1.
 GOLDEN = {
     0.5: {
         "pdf0": 0.636619772368,
@@ -45,7 +45,7 @@ GOLDEN = {
         "neg_log_pdf10": 6.86108543259,
     },
 }
-ACCURACY_ALPHAS = (0.5, 1.0, 1.5, 1.9)  # METHODS.md §5: psi within 1e-5 on [1e-4, 1e7]
+ACCURACY_ALPHAS = (0.5, 1.0, 1.5, 1.9)  # docs/methods.md: psi within 1e-5 on [1e-4, 1e7]
 U = stable.GRID_U_MAX
 
 
@@ -150,7 +150,7 @@ def oracle_score(alpha: float, x: float) -> float:
 
 
 def large_u_series(alpha: float, u: float, terms: int = 30) -> tuple[float, float]:
-    """psi and -log p from `terms` terms of the large-u series (METHODS.md §5), for large u."""
+    """psi and -log p from `terms` terms of the large-u series (docs/methods.md (soft diamond)), for large u."""
     k = np.arange(1, terms + 1)
     c = (
         (-1.0) ** (k + 1)
@@ -167,7 +167,7 @@ def test_oracle_reproduces_golden_values() -> None:
         psi1, pdf1 = zolotarev_score(alpha, 1.0)
         assert pdf1 == pytest.approx(golden["pdf1"], rel=1e-11)
         assert psi1 == pytest.approx(golden["score1"], rel=1e-10)
-    # METHODS.md's psi(10) = 0.136835519804 is 1.2e-10 off in its last digits: the Fresnel
+    # docs/methods.md's psi(10) = 0.136835519804 is 1.2e-10 off in its last digits: the Fresnel
     # closed form (test_fresnel_closed_form_at_alpha_half) at 30 digits gives 0.1368355197877306.
     assert zolotarev_score(0.5, 10.0)[0] == pytest.approx(0.1368355197877306, rel=1e-12)
     assert zolotarev_score(0.5, 10.0)[0] == pytest.approx(GOLDEN[0.5]["score10"], rel=1e-9)
@@ -200,7 +200,7 @@ def test_golden_values(table, alpha: float) -> None:
 
 @pytest.mark.parametrize("alpha", ACCURACY_ALPHAS)
 def test_score_accuracy_target(table, alpha: float) -> None:
-    """METHODS.md §5: table psi within 1e-5 relative of exact for |u| in [1e-4, 1e7]."""
+    """docs/methods.md (soft diamond): table psi within 1e-5 relative of exact for |u| in [1e-4, 1e7]."""
     u = np.geomspace(1e-4, 1e7, 200)
     exact = np.array([oracle_score(alpha, x) for x in u])
     got = table(alpha).score(f64(u)).numpy()
@@ -337,7 +337,7 @@ def test_continuous_across_table_end(table, alpha: float) -> None:
 @pytest.mark.parametrize("alpha", (0.5, 1.0, 1.5, 2.0))
 @pytest.mark.parametrize("scale", (0.1, 1.0, 3.0))
 def test_quadratic_near_zero(table, alpha: float, scale: float) -> None:
-    """R(w) - R(0) ~ kappa w^2/(2c^2), kappa = Gamma(3/alpha)/Gamma(1/alpha) (METHODS.md §5)."""
+    """R(w) - R(0) ~ kappa w^2/(2c^2), kappa = Gamma(3/alpha)/Gamma(1/alpha) (docs/methods.md (soft diamond))."""
     kappa = math.exp(special.gammaln(3 / alpha) - special.gammaln(1 / alpha))
     w = f64([1e-5, 3e-5, 1e-4]) * scale
     torch.testing.assert_close(

@@ -171,7 +171,7 @@ def test_row_cross_entropy_against_torch(classes):
 
 
 def test_one_cycle_schedule_matches_protocol_p1():
-    """PROTOCOLS.md P1: start 1e-4, peak 2e-3 at 20 %, end 5e-5 (the reference code's
+    """docs/protocols.md P1: start 1e-4, peak 2e-3 at 20 %, end 5e-5 (the reference code's
     final rate, peak / 40), stepped per epoch."""
     cfg = compose_config(["schedule=one_cycle"]).schedule
     total, per_epoch = 100 * 5, 5  # 100 epochs of 5 steps

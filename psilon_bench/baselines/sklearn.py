@@ -1,4 +1,4 @@
-"""scikit-learn baselines (PROTOCOLS.md P1: "ridge/logistic regression and a random forest
+"""scikit-learn baselines (docs/protocols.md P1: "ridge/logistic regression and a random forest
 (scikit-learn) tuned on validation", and scikit-learn's MLP tuned the same way):
 `model=sklearn_logistic|sklearn_ridge|sklearn_rf|sklearn_mlp|sklearn_hgb`.
 

@@ -50,7 +50,7 @@ class Impute(str, Enum):
 
 
 class TargetTransform(str, Enum):
-    iqr = "iqr"  # (y - median) / (IQR / 2), PROTOCOLS.md P1
+    iqr = "iqr"  # (y - median) / (IQR / 2), docs/protocols.md P1
     standard = "standard"  # (y - mean) / std
     none = "none"
 
@@ -95,7 +95,7 @@ class SplitConfig:
     """Seeded train/val/test split; n_* are row counts (int) or fractions of the kept rows.
 
     `n_val` / `n_test` = null share what is left after the training rows equally
-    (PROTOCOLS.md P1: 2000 train, the rest 50/50). `seed` = null: each member's seed.
+    (docs/protocols.md P1: 2000 train, the rest 50/50). `seed` = null: each member's seed.
     """
 
     n_train: Any = ranged(0.6, 0, None, "neither")

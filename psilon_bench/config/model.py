@@ -26,7 +26,7 @@ class Layout(str, Enum):
 
 
 class Bound(str, Enum):
-    improved = "improved"  # phi_IB, METHODS.md §2.3
+    improved = "improved"  # phi_IB, docs/methods.md (residual bounds)
     original = "original"  # phi_OB
 
 
@@ -55,7 +55,7 @@ class LengthInit(str, Enum):
 
 @dataclass
 class MLPConfig:
-    """Baseline ReLU MLP, METHODS.md §1.1 (PyTorch's Kaiming-uniform init)."""
+    """Baseline ReLU MLP, docs/methods.md (MLP) (PyTorch's Kaiming-uniform init)."""
 
     name: str = "mlp"
     width: int = ranged(64, 1)
@@ -66,7 +66,7 @@ class MLPConfig:
 
 @dataclass
 class WeightNormConfig:
-    """The weight-normalized family, METHODS.md §1.2-1.5 (SWN, EWN, L1 per unit, PSiLON)."""
+    """The weight-normalized family, docs/methods.md (weight norm) (SWN, EWN, L1 per unit, PSiLON)."""
 
     name: str = MISSING
     width: int = ranged(64, 1)
@@ -88,7 +88,7 @@ class WeightNormConfig:
 
 @dataclass
 class SklearnLinearConfig:
-    """scikit-learn logistic / ridge regression baselines (`psilon_bench.baselines.sklearn`, PROTOCOLS.md
+    """scikit-learn logistic / ridge regression baselines (`psilon_bench.baselines.sklearn`, docs/protocols.md
     P1); their penalty strength is `regularizer.strength` (1/C for logistic, alpha for ridge)."""
 
     name: str = MISSING

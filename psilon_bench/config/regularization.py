@@ -27,7 +27,7 @@ class RegularizerConfig:
 
 @dataclass
 class LpBridgeConfig:
-    """Decoupled L_p bridge decay, METHODS.md §4 [pWD]."""
+    """Decoupled L_p bridge decay, docs/methods.md (L_p bridge) [pWD]."""
 
     name: str = "lp_bridge"
     strength: Any = ranged(1e-3, 0, None, many=True)
@@ -36,7 +36,7 @@ class LpBridgeConfig:
 
 @dataclass
 class SoftDiamondConfig:
-    """Soft-diamond (SaS prior) penalty, METHODS.md §5 [SD]: exactly one of scale, dispersion."""
+    """Soft-diamond (SaS prior) penalty, docs/methods.md (soft diamond) [SD]: exactly one of scale, dispersion."""
 
     name: str = "soft_diamond"
     strength: Any = ranged(1e-4, 0, None, many=True)
@@ -58,7 +58,7 @@ class PruningConfig:
 
 @dataclass
 class PsilonProjectionConfig:
-    """L1-sphere projection schedule, METHODS.md §3 [PSiLON]; fractions of optimizer steps."""
+    """L1-sphere projection schedule, docs/methods.md (pruning) [PSiLON]; fractions of optimizer steps."""
 
     name: str = "psilon_projection"
     start: float = ranged(0.8, 0, 1)  # a_t starts to rise at this fraction of training
@@ -74,7 +74,7 @@ class PsilonProjectionConfig:
 
 @dataclass
 class MagnitudePruningConfig:
-    """Magnitude pruning to a target sparsity at the end of training, METHODS.md §3."""
+    """Magnitude pruning to a target sparsity at the end of training, docs/methods.md (pruning)."""
 
     name: str = "magnitude"
     scope: PruneScope = PruneScope["global"]

@@ -40,7 +40,7 @@ from psilon_bench.config.training import OptimizerConfig, ScheduleConfig, Traine
 
 @dataclass
 class MetricsConfig:
-    """Settings of the metrics computed for every member (METHODS.md §6)."""
+    """Settings of the metrics computed for every member (docs/methods.md (metrics))."""
 
     lipschitz_points: int = ranged(128, 1)  # test inputs for the empirical lower bound
     lipschitz_starts: int = ranged(4, 1)  # random sign starts per point (§2.4)

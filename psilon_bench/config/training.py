@@ -48,7 +48,7 @@ class ScheduleName(str, Enum):
 
 class StepUnit(str, Enum):
     step = "step"  # the learning rate changes every optimizer step
-    epoch = "epoch"  # ... once per epoch (PROTOCOLS.md P1)
+    epoch = "epoch"  # ... once per epoch (docs/protocols.md P1)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Datasets: the registry, loaders (sklearn, csv, openml, synthetic) and splits.
 
-The data path of ARCHITECTURE.md, numpy and pandas only (no torch); pandas only where it
+The data path of docs/design.md, numpy and pandas only (no torch); pandas only where it
 does work (CSV, OpenML, categorical columns): bundled and synthetic sets stay numpy arrays
 (`table_from_arrays`, `NumericFrame`), so a default run never imports it:
 

@@ -1,4 +1,4 @@
-"""Preprocessing fitted on the training rows only (`preprocess` config, PROTOCOLS.md P1).
+"""Preprocessing fitted on the training rows only (`preprocess` config, docs/protocols.md P1).
 
 Features, in the table's column order:
 - numeric: missing values -> the training median (`impute=median`; with `none` a missing
@@ -160,7 +160,7 @@ def fit_features(
 def fit_target(y_train: np.ndarray, transform: TargetTransform | str) -> tuple[float, float]:
     """(center, scale) of the regression target transform, from the training targets."""
     transform = TargetTransform(transform)
-    if transform == TargetTransform.iqr:  # PROTOCOLS.md P1: (y - median) / (IQR / 2)
+    if transform == TargetTransform.iqr:  # docs/protocols.md P1: (y - median) / (IQR / 2)
         q25, median, q75 = np.percentile(y_train, [25, 50, 75])
         return float(median), float(_safe_scale((q75 - q25) / 2.0, median))
     if transform == TargetTransform.standard:

@@ -1,6 +1,6 @@
 """`make_split`: a seeded train/val/test split with preprocessing fitted on train.
 
-PROTOCOLS.md P1: shuffle (seeded), keep `min(N, split.keep)` rows, the first `n_train`
+docs/protocols.md P1: shuffle (seeded), keep `min(N, split.keep)` rows, the first `n_train`
 rows train, the rest shared equally by validation and test (`n_val = n_test = null`).
 Sizes are row counts (int) or fractions in (0, 1) of the kept rows; the null entries
 share what the others leave (test takes the odd row). Classification splits are

@@ -15,7 +15,7 @@ follow one set of rules:
 - task (`dataset.task=auto`): classification when the target is text, boolean or
   categorical, or integer-valued with at most `MAX_AUTO_CLASSES` distinct values; else
   regression. Registry entries state `task:` explicitly (wine_quality's integer scores
-  3..9 are a regression target in PROTOCOLS.md P1).
+  3..9 are a regression target in docs/protocols.md P1).
 - class labels are encoded 0..K-1 in sorted order (numeric labels numerically);
   `class_names` keeps the originals as strings.
 - silent changes are warned about in `Table.warnings` (one line each; printed by the run

@@ -1,7 +1,7 @@
 """Learning-rate schedules as pure functions of the optimizer step (no torch objects).
 
 `lr_at(step, ...)` returns the learning rate for optimizer step `step` (0-based). With
-`unit=epoch` the schedule advances once per epoch (PROTOCOLS.md P1), else every step.
+`unit=epoch` the schedule advances once per epoch (docs/protocols.md P1), else every step.
 """
 
 from __future__ import annotations

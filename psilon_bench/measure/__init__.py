@@ -1,4 +1,4 @@
-"""What a record reports (METHODS.md §6): task metrics (`metrics`), sparsity (`sparsity`),
+"""What a record reports (docs/methods.md (metrics)): task metrics (`metrics`), sparsity (`sparsity`),
 Lipschitz bounds (`lipschitz`), `evaluate`, which turns trained members into records, and
 the metrics of an ensemble of members (`ensemble`).
 

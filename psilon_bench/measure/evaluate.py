@@ -1,4 +1,4 @@
-"""Everything a record reports about a trained member, METHODS.md §6: task metrics on each
+"""Everything a record reports about a trained member, docs/methods.md (metrics): task metrics on each
 split, parameter counts, and the structure metrics (sparsity, path norms, Lipschitz bounds;
 `structure_metrics`), computed for every member in float64."""
 
@@ -108,7 +108,7 @@ def _float64_copy(model: MemberModel) -> tuple[MemberModel, Tensor]:
 
 @torch.no_grad()
 def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tensor]:
-    """Per-member structure metrics of METHODS.md §6 and §2, (E,) each, float64.
+    """Per-member structure metrics of docs/methods.md (metrics) and §2, (E,) each, float64.
 
     Sparsity of the effective weight matrices (exact; threshold at each `cfg.thresholds`
     tau, relative to the unit's mean magnitude, and at `cfg.absolute_threshold`; near;
@@ -171,14 +171,14 @@ def structure_metrics(model: MemberModel, x: Tensor, cfg: Any) -> dict[str, Tens
 
 
 def regularized_bound(model: MemberModel) -> str:
-    """Which 1-path-norm `regularizer=path_norm` penalizes on `model` (METHODS.md §2.5):
+    """Which 1-path-norm `regularizer=path_norm` penalizes on `model` (docs/methods.md (path-norm regularizer)):
     `improved` (phi_IB) or `original` (phi_OB) for residual nets (`model.bound`), else
     `chain` (the §2.1 1-path-norm, of which the PSiLON Net closed form is an exact form)."""
     return getattr(model, "bound", "chain") if hasattr(model, "residual_weights") else "chain"
 
 
 def path_norm_bounds(m64: MemberModel, weights: list[Tensor]) -> dict[str, Tensor]:
-    """The 1-path-norm bounds of a float64 model copy, METHODS.md §2.1, §2.3; (E,) each.
+    """The 1-path-norm bounds of a float64 model copy, docs/methods.md (path norm), §2.3; (E,) each.
 
     `path_norm`: the 1-path-norm (phi_OB for residual nets: the 2m CReLU channels as
     neurons); residual nets add `path_norm.original` (phi_OB) and `path_norm.improved`

@@ -1,4 +1,4 @@
-"""Lipschitz metrics besides the path-norm, METHODS.md §2.4 [PSiLON].
+"""Lipschitz metrics besides the path-norm, docs/methods.md (other bounds) [PSiLON].
 
 - `spectral_product` / `residual_spectral_product`: the l_2 -> l_2 bound
   `prod_l ||W_l||_2`, with `spectral_to_linf_l1_factor` converting it to l_inf -> l_1.
@@ -42,7 +42,7 @@ def _spectral_norm(w: Tensor) -> Tensor:
 
 
 def spectral_product(weights: Sequence[Tensor]) -> Tensor:
-    """Spectral product `prod_l ||W_l||_2`, the l_2 -> l_2 bound of METHODS.md §2.4; (E,) float64.
+    """Spectral product `prod_l ||W_l||_2`, the l_2 -> l_2 bound of docs/methods.md (other bounds); (E,) float64.
 
     Args:
         weights: effective weights of a ReLU MLP, each `(E, out, in)`.
@@ -59,7 +59,7 @@ def spectral_product(weights: Sequence[Tensor]) -> Tensor:
 def residual_spectral_product(
     embed: Tensor, blocks: Sequence[tuple[Tensor, Tensor]], head: tuple[Tensor, Tensor]
 ) -> Tensor:
-    """Spectral bound of a CReLU residual net, METHODS.md §2.4 [PSiLON]; (E,) float64.
+    """Spectral bound of a CReLU residual net, docs/methods.md (other bounds) [PSiLON]; (E,) float64.
 
     `||W_0||_2 * prod_l (1 + ||[A_l, -B_l]||_2) * ||[C, -D]||_2`: the map
     `h -> (relu(h), relu(-h))` is 1-Lipschitz in l_2 (the two halves partition `h`), so
@@ -104,7 +104,7 @@ def inf_to_one_norm(
     generator: torch.Generator | None = None,
     exact_max_outputs: int = EXACT_MAX_OUTPUTS,
 ) -> Tensor:
-    """`||J||_{inf->1} = max_{s in {+-1}^d_out} ||J^T s||_1` per matrix, METHODS.md §2.4; float64.
+    """`||J||_{inf->1} = max_{s in {+-1}^d_out} ||J^T s||_1` per matrix, docs/methods.md (other bounds); float64.
 
     With `d_out <= exact_max_outputs` every sign vector is enumerated (exact; `s` and `-s`
     are one case, so 2^(d_out-1) vectors). Otherwise a lower estimate by the alternating
@@ -173,7 +173,7 @@ def empirical_lipschitz_lower_bound(
     generator: torch.Generator | None = None,
     exact_max_outputs: int = EXACT_MAX_OUTPUTS,
 ) -> Tensor:
-    """Empirical l_inf -> l_1 Lipschitz lower bound `max_x ||J_f(x)||_{inf->1}`, METHODS.md §2.4; (E,).
+    """Empirical l_inf -> l_1 Lipschitz lower bound `max_x ||J_f(x)||_{inf->1}`, docs/methods.md (other bounds); (E,).
 
     For each member and evaluation point the Jacobian `J` (d_out x d_in) is taken by
     autograd, one backward pass per output. `||J||_{inf->1}` is exact by enumeration of
@@ -199,7 +199,7 @@ def empirical_lipschitz_lower_bound(
 
 
 def tightness(bound: Tensor, lower: Tensor) -> Tensor:
-    """Tightness ratio `bound / lower` of a Lipschitz bound, METHODS.md §2.4; (E,) float64.
+    """Tightness ratio `bound / lower` of a Lipschitz bound, docs/methods.md (other bounds); (E,) float64.
 
     >= 1 for a valid bound; `inf` where the lower bound is 0 (a constant function).
     """

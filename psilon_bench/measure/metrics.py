@@ -1,4 +1,4 @@
-"""Task metrics per member, METHODS.md §6: accuracy, balanced accuracy and log-loss
+"""Task metrics per member, docs/methods.md (metrics): accuracy, balanced accuracy and log-loss
 (classification), RMSE on the transformed target and R^2 (regression); the training loss
 (`task_loss`). Inputs are stacked: out (E, N, K), y (E, N)."""
 

@@ -1,4 +1,4 @@
-"""Sparsity metrics of weight matrices, METHODS.md §6 [PSiLON].
+"""Sparsity metrics of weight matrices, docs/methods.md (metrics) [PSiLON].
 
 Every function takes a sequence of stacked tensors (member dimension first: a layer's
 weight is `(E, out, in)`, row j = unit j's incoming vector) and returns one value per
@@ -26,7 +26,7 @@ __all__ = [
     "unit_near_sparsity",
 ]
 
-# The epsilon inside the logarithm of the near-sparsity entropy, METHODS.md §6.
+# The epsilon inside the logarithm of the near-sparsity entropy, docs/methods.md (metrics).
 NEAR_SPARSITY_EPS = 1e-8
 
 
@@ -48,7 +48,7 @@ def _rows(w: Tensor) -> Tensor:
 
 
 def exact_sparsity(weights: Sequence[Tensor] | Tensor) -> Tensor:
-    """Fraction of weight entries exactly 0 over all given matrices, METHODS.md §6; (E,).
+    """Fraction of weight entries exactly 0 over all given matrices, docs/methods.md (metrics); (E,).
 
     Args:
         weights: stacked matrices, each `(E, out, in)`.
@@ -62,7 +62,7 @@ def exact_sparsity(weights: Sequence[Tensor] | Tensor) -> Tensor:
 def threshold_sparsity(
     weights: Sequence[Tensor] | Tensor, tau: float, absolute: bool = False
 ) -> Tensor:
-    """Fraction of weights below a threshold, METHODS.md §6 (choice: relative, scale-free); (E,).
+    """Fraction of weights below a threshold, docs/methods.md (metrics) (choice: relative, scale-free); (E,).
 
     Relative rule (default): entry `w_ij` of unit j counts when
     `|w_ij| <= tau * ||w_j||_1 / d`, d = fan-in, i.e. `tau` times the unit's mean
@@ -87,7 +87,7 @@ def threshold_sparsity(
 
 
 def unit_near_sparsity(w: Tensor) -> Tensor:
-    """Near-sparsity of each unit's incoming vector, METHODS.md §6 [PSiLON]; `(E, units)`.
+    """Near-sparsity of each unit's incoming vector, docs/methods.md (metrics) [PSiLON]; `(E, units)`.
 
     `p_i = |w_i| / ||w||_1`, `H = -sum_i p_i log(p_i + 1e-8)`, `ns = 1 - exp(H) / d`:
     0 for a constant-magnitude vector, `1 - k/d` for a k-hot vector. An all-zero vector
@@ -106,7 +106,7 @@ def unit_near_sparsity(w: Tensor) -> Tensor:
 
 
 def near_sparsity(vectors: Sequence[Tensor] | Tensor) -> Tensor:
-    """Near-sparsity averaged over all units of all given matrices, METHODS.md §6 [PSiLON]; (E,).
+    """Near-sparsity averaged over all units of all given matrices, docs/methods.md (metrics) [PSiLON]; (E,).
 
     Each unit counts once, whatever its matrix (see `unit_near_sparsity` for the per-unit
     value and the all-zero convention). A dense Gaussian vector of length 500 scores
@@ -120,7 +120,7 @@ def near_sparsity(vectors: Sequence[Tensor] | Tensor) -> Tensor:
 
 
 def neuron_sparsity(hidden_weights: Sequence[Tensor] | Tensor) -> Tensor:
-    """Fraction of hidden units whose whole incoming vector is 0, METHODS.md §6; (E,).
+    """Fraction of hidden units whose whole incoming vector is 0, docs/methods.md (metrics); (E,).
 
     Args:
         hidden_weights: incoming weights of the hidden layers, each `(E, units, in)`.
@@ -130,7 +130,7 @@ def neuron_sparsity(hidden_weights: Sequence[Tensor] | Tensor) -> Tensor:
 
 
 def nonzero_count(tensors: Sequence[Tensor] | Tensor) -> Tensor:
-    """Number of non-zero entries over all given tensors, METHODS.md §6; (E,) int64.
+    """Number of non-zero entries over all given tensors, docs/methods.md (metrics); (E,) int64.
 
     Args:
         tensors: stacked parameters, each `(E, ...)` (biases and lengths allowed).
@@ -140,5 +140,5 @@ def nonzero_count(tensors: Sequence[Tensor] | Tensor) -> Tensor:
 
 
 def parameter_count(tensors: Sequence[Tensor] | Tensor) -> int:
-    """Number of entries per member over all given stacked tensors `(E, ...)`, METHODS.md §6."""
+    """Number of entries per member over all given stacked tensors `(E, ...)`, docs/methods.md (metrics)."""
     return sum(math.prod(t.shape[1:]) for t in _as_list(tensors))

@@ -1,4 +1,4 @@
-"""Spectral norms `||W||_2` of stacked matrices for the l_2 bound of METHODS.md §2.4, float64.
+"""Spectral norms `||W||_2` of stacked matrices for the l_2 bound of docs/methods.md (other bounds), float64.
 
 Two ways to the largest singular value, both float64:
 

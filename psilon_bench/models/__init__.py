@@ -25,7 +25,7 @@ def build(cfg: Any, d_in: int, d_out: int, seeds: Sequence[int]) -> MemberModel:
             d_in, d_out, width=cfg.width, depth=cfg.depth, seeds=seeds,
             init=choice(cfg.init), output_bias=bool(cfg.output_bias),
         )  # fmt: skip
-    if name in WEIGHTNORM_MODELS:  # one family, METHODS.md §1.2-1.5: the config decides the rest
+    if name in WEIGHTNORM_MODELS:  # one family (docs/methods.md): the config decides the rest
         from psilon_bench.models.psilon import build_weightnorm
 
         return build_weightnorm(cfg, d_in, d_out, seeds)

@@ -1,7 +1,7 @@
 """Member batching, in one place: E models stacked along a leading dimension.
 
 Every layer of every model is an affine map applied to all E members at once with one
-`torch.baddbmm` (hand-batched, ARCHITECTURE.md "Members"; measured on the 2-core dev
+`torch.baddbmm` (hand-batched, docs/design.md "Members"; measured on the 2-core dev
 machine at 30-64-64-2, batch 32, E = 32, one thread: 53 us per model-step against 107 us
 for `torch.func.vmap` over `functional_call` and 590 us for a plain per-model loop).
 Model code computes each member's effective weight with ordinary broadcasting over the
@@ -252,5 +252,5 @@ class MemberModel(torch.nn.Module):
         return self.weight_matrices()[:-1]
 
     def path_norm(self) -> Tensor:
-        """The model's 1-path-norm, (E,) in the weights' dtype (METHODS.md §2.1 chain by default)."""
+        """The model's 1-path-norm, (E,) in the weights' dtype (docs/methods.md (path norm) chain by default)."""
         return path_norm_chain(self.weight_matrices())

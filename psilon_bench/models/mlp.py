@@ -1,4 +1,4 @@
-"""Baseline ReLU MLP, METHODS.md §1.1: h_1 = W_1 x + b_1, h_l = W_l relu(h_{l-1}) + b_l."""
+"""Baseline ReLU MLP, docs/methods.md (MLP): h_1 = W_1 x + b_1, h_l = W_l relu(h_{l-1}) + b_l."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from psilon_bench.models.members import (
 
 class PlainLinear(nn.Module):
     """An ordinary affine layer: the baseline MLP's layers, and weight-normalized models'
-    `output_layer: plain` [EWN]; METHODS.md §1.1 init.
+    `output_layer: plain` [EWN]; docs/methods.md (MLP) init.
 
     `weight` `(E, out, in)`, `bias` `(E, out)`, PyTorch's nn.Linear init per member. Same
     interface as the normalized layers (its "length" is each row's L2 norm). `bias=False`:

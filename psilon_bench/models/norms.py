@@ -1,6 +1,6 @@
 """The 1-path-norm chain: pure mathematics shared by models, regularizers and measures.
 
-1-path-norms of ReLU MLPs and CReLU residual nets, METHODS.md §2.1, §2.3 [PSiLON], [PNT].
+1-path-norms of ReLU MLPs and CReLU residual nets, docs/methods.md (path norm), §2.3 [PSiLON], [PNT].
 
 References:
 - [PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm
@@ -46,7 +46,7 @@ def _check_chain(weights: Sequence[Tensor]) -> None:
 
 
 def path_norm_chain(weights: Sequence[Tensor]) -> Tensor:
-    """General 1-path-norm `1^T |W_K| ... |W_1| 1` of a ReLU MLP, METHODS.md §2.1 [PNT]; (E,).
+    """General 1-path-norm `1^T |W_K| ... |W_1| 1` of a ReLU MLP, docs/methods.md (path norm) [PNT]; (E,).
 
     One pass of the absolute weights on the all-ones vector (no bias, no activation); it is
     the l_inf -> l_1 Lipschitz bound `||f(x) - f(y)||_1 <= phi ||x - y||_inf`.
@@ -75,7 +75,7 @@ def residual_path_norm(
     head: tuple[Tensor, Tensor],
     bound: str = "improved",
 ) -> Tensor:
-    """phi_OB or phi_IB of a CReLU residual net, METHODS.md §2.3 [PSiLON], [PNT]; (E,).
+    """phi_OB or phi_IB of a CReLU residual net, docs/methods.md (residual bounds) [PSiLON], [PNT]; (E,).
 
     The net: `h_0 = W_0 x + b_0`, `h_l = h_{l-1} + A_l relu(h_{l-1}) - B_l relu(-h_{l-1}) + b_l`,
     `f = C relu(h_L) - D relu(-h_L) + c`.

@@ -1,5 +1,5 @@
 """The L1-sphere projection that weight-normalized layers blend into their directions while
-they are pruned to exact sparsity, METHODS.md §3 [PSiLON].
+they are pruned to exact sparsity, docs/methods.md (pruning) [PSiLON].
 
 - `l1_sphere_projection`: J. Duchi, S. Shalev-Shwartz, Y. Singer, T. Chandra, "Efficient
   Projections onto the l1-Ball for Learning in High Dimensions", ICML 2008 (the sort rule).
@@ -36,7 +36,7 @@ def _safe(norm: Tensor) -> Tensor:
 
 
 def l1_sphere_threshold(a: Tensor, radius: float = 1.0) -> Tensor:
-    """Duchi et al. (2008) threshold tau for non-negative rows, METHODS.md §3; `(..., 1)`.
+    """Duchi et al. (2008) threshold tau for non-negative rows, docs/methods.md (pruning); `(..., 1)`.
 
     Sort `a` descending into `u`, `V_k = (sum_{i<=k} u_i - radius) / k`,
     `rho = max{k : u_k > V_k}`, `tau = V_rho`, clamped at 0: rows with
@@ -55,7 +55,7 @@ def l1_sphere_threshold(a: Tensor, radius: float = 1.0) -> Tensor:
 
 
 def l1_sphere_projection(v: Tensor, radius: float = 1.0) -> Tensor:
-    """Euclidean projection of each row onto the L1 sphere of `radius`, METHODS.md §3 (Duchi 2008).
+    """Euclidean projection of each row onto the L1 sphere of `radius`, docs/methods.md (pruning) (Duchi 2008).
 
     `P(v) = sign(v) * max(|v| - tau, 0)` with tau from `l1_sphere_threshold`: rows with
     `||v||_1 >= radius` land on the sphere (`||P(v)||_1 = radius` up to rounding) with
@@ -84,7 +84,7 @@ def relative_scale(p: Tensor, threshold: float) -> Tensor:
     For a row `p` of unit L1 norm (`p = |v| / ||v||_1`, `d` entries) and `t = threshold / d`,
     `s = 1 / sum_i max(p_i - t, 0)`: the L1-sphere projection of `s p` then has threshold
     exactly `s t` (since `sum_i max(s p_i - s t, 0) = 1`), so `P(s p)` zeroes the entries with
-    `p_i <= t` -- those that `sparsity.threshold_<threshold>` (METHODS.md §6) counts as zero --
+    `p_i <= t` -- those that `sparsity.threshold_<threshold>` (docs/methods.md (metrics)) counts as zero --
     and keeps the rest, shrunk by `t` and renormalized. A dense direction loses few entries
     (a Gaussian row: ~6 % at threshold 0.1), a near-sparse one its tail. `s >= 1`; rows with
     nothing above `t` (all-zero rows) get `s = 1`.
@@ -106,7 +106,7 @@ def _check_scale(scale: float | None) -> None:
 
 
 def psilon_projection_target(v: Tensor, scale: float | None, threshold: float = 0.1) -> Tensor:
-    """Pruning target `P(s v / ||v||_1)` of a direction, METHODS.md §3 [PSiLON]; shape of `v`.
+    """Pruning target `P(s v / ||v||_1)` of a direction, docs/methods.md (pruning) [PSiLON]; shape of `v`.
 
     Raw `v`'s scale is arbitrary (the layer normalizes it away), so `v` is first
     normalized to unit L1 norm and scaled by `s`. A number `scale >= 1` is one `s` for every
@@ -127,14 +127,14 @@ def psilon_projection_target(v: Tensor, scale: float | None, threshold: float = 
 
 
 def crelu_pair_norm(u: Tensor, u_neg: Tensor) -> Tensor:
-    """Joint row norm `n_j = sum_i max(|u_ji|, |u'_ji|)` of a CReLU pair, METHODS.md §1.4; `(..., 1)`."""
+    """Joint row norm `n_j = sum_i max(|u_ji|, |u'_ji|)` of a CReLU pair, docs/methods.md (PSiLON ResNet); `(..., 1)`."""
     return torch.maximum(u.abs(), u_neg.abs()).sum(dim=-1, keepdim=True)
 
 
 def crelu_pair_projection(
     u: Tensor, u_neg: Tensor, scale: float | None, threshold: float = 0.1
 ) -> tuple[Tensor, Tensor]:
-    """Pruning targets of a jointly normalized CReLU pair, METHODS.md §3 [PSiLON]; two `(..., d)`.
+    """Pruning targets of a jointly normalized CReLU pair, docs/methods.md (pruning) [PSiLON]; two `(..., d)`.
 
     With `n_j = sum_i max(|u_ji|, |u'_ji|)`, `x = s |u| / n`, `x' = s |u'| / n`, tau is the
     L1-sphere threshold of `max(x, x')` row-wise and is applied to both:
@@ -162,7 +162,7 @@ def crelu_pair_projection(
 def blended_direction(
     v: Tensor, target: Tensor, a: float | Tensor, norm: Tensor | None = None
 ) -> Tensor:
-    """Blended unit direction `(1 - a) v / ||v||_1 + a target`, METHODS.md §3 [PSiLON]; shape of `v`.
+    """Blended unit direction `(1 - a) v / ||v||_1 + a target`, docs/methods.md (pruning) [PSiLON]; shape of `v`.
 
     The effective weight is `g` times this. `target` (from `psilon_projection_target`) has
     the sign of `v` wherever it is non-zero, so the two terms never cancel: entrywise

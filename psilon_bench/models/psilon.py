@@ -1,6 +1,6 @@
 """Weight-normalized MLPs and CReLU ResNets: PSiLON Net / ResNet, Standard Net, SWN, EWN.
 
-METHODS.md §1.2-1.5 and the closed-form path norms of §2.2-2.3, from
+docs/methods.md (weight norm) and the closed-form path norms of §2.2-2.3, from
 [PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm
 Regularization", arXiv:2404.19112 (2024), and [EWN] D. Morwani, H. G. Ramaswamy,
 "Inductive Bias of Gradient Descent for Weight Normalized Smooth Homogeneous Neural Nets",
@@ -37,7 +37,7 @@ from psilon_bench.models.weightnorm import CReLUPairLinear, WeightNormLinear
 
 
 def psilon_net_path_norm(hidden: Sequence[WeightNormLinear], output: WeightNormLinear) -> Tensor:
-    """`phi_PSiLON = (prod_{l<K} |g_l|) * sum_k |g_{K,k}|`, METHODS.md §2.2 [PSiLON]; (E,).
+    """`phi_PSiLON = (prod_{l<K} |g_l|) * sum_k |g_{K,k}|`, docs/methods.md (closed form) [PSiLON]; (E,).
 
     Exact when every hidden layer is L1-normalized with a shared length (each row of
     `|W_l|` sums to `|g_l|`) and the output layer is L1-normalized with per-output lengths,
@@ -52,7 +52,7 @@ def psilon_net_path_norm(hidden: Sequence[WeightNormLinear], output: WeightNormL
 def psilon_resnet_path_norm(
     embed: WeightNormLinear, blocks: Sequence[CReLUPairLinear], head: CReLUPairLinear
 ) -> Tensor:
-    """`phi_IB = |g_0| * prod_l (1 + |g_l|) * sum_k |g_out,k|`, METHODS.md §2.3 [PSiLON]; (E,).
+    """`phi_IB = |g_0| * prod_l (1 + |g_l|) * sum_k |g_out,k|`, docs/methods.md (residual bounds) [PSiLON]; (E,).
 
     Exact for an L1-normalized embedder and blocks with shared lengths (rows of `|W_0|` and
     of `max(|A_l|, |B_l|)` sum to `|g_0|`, `|g_l|`) and an L1 pair head, biases not folded.
@@ -78,7 +78,7 @@ def _options(cfg: Any) -> dict[str, Any]:
 
 
 class WeightNormMLP(MemberModel):
-    """E stacked weight-normalized ReLU MLPs, METHODS.md §1.2, §1.3, §1.5 [PSiLON], [EWN].
+    """E stacked weight-normalized ReLU MLPs, docs/methods.md (weight norm), §1.3, §1.5 [PSiLON], [EWN].
 
     `depth` hidden layers of `width` units with `length` (shared: PSiLON Net), then an output
     layer normalized the same way with one length per output (`exp_per_unit` stays
@@ -162,18 +162,18 @@ class WeightNormMLP(MemberModel):
         return [layer.weight_and_bias()[0] for layer in self.hidden]
 
     def path_norm(self) -> Tensor:
-        """1-path-norm, (E,): the closed form of METHODS.md §2.2 where exact, else the §2.1 chain."""
+        """1-path-norm, (E,): the closed form of docs/methods.md (closed form) where exact, else the §2.1 chain."""
         if self.closed_form:
             return psilon_net_path_norm(self.hidden, self.output)
         return path_norm_chain(self.weight_matrices())
 
     def squared_lengths(self) -> Tensor:
-        """Standard Net penalty `sum_layers sum_units length_j^2`, METHODS.md §1.5; (E,)."""
+        """Standard Net penalty `sum_layers sum_units length_j^2`, docs/methods.md (Standard Net); (E,)."""
         return sum(layer.squared_lengths() for layer in self.layers)
 
 
 class CReLUResNet(MemberModel):
-    """E stacked CReLU residual nets (PSiLON ResNet), METHODS.md §1.4 [PSiLON]; also §1.5's
+    """E stacked CReLU residual nets (PSiLON ResNet), docs/methods.md (PSiLON ResNet) [PSiLON]; also §1.5's
     Standard ResNet (L2, per-unit lengths) and the P2 ablations.
 
         h_0 = W_0 x + b_0                                    normalized embedder, g_0 = 1
@@ -182,7 +182,7 @@ class CReLUResNet(MemberModel):
 
     Blocks start as the identity (`B = A`, length 0); the head starts with `D = C`, so the
     net is affine at init. `bound` picks what `path_norm()` (the regularizer) returns:
-    phi_IB (`improved`) or phi_OB (`original`), METHODS.md §2.3.
+    phi_IB (`improved`) or phi_OB (`original`), docs/methods.md (residual bounds).
     """
 
     def __init__(
@@ -276,7 +276,7 @@ class CReLUResNet(MemberModel):
         return residual_path_norm(embed, blocks, head, bound=self.bound)
 
     def squared_lengths(self) -> Tensor:
-        """Standard ResNet penalty of [PSiLON]'s reference code, METHODS.md §1.5; (E,).
+        """Standard ResNet penalty of [PSiLON]'s reference code, docs/methods.md (Standard Net); (E,).
 
         `||W_0||_F^2 + sum_l (||A_l||_F^2 + ||B_l||_F^2) + ||C||_F^2 + ||D||_F^2` of the
         effective (normalized) matrices: per pair unit `||A_j||^2 + ||B_j||^2`, not the

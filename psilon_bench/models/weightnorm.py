@@ -1,4 +1,4 @@
-"""Weight-normalized affine layers for E stacked members, METHODS.md §1.2 and §1.4.
+"""Weight-normalized affine layers for E stacked members, docs/methods.md (weight norm) and §1.4.
 
 References:
 - [PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm
@@ -25,7 +25,7 @@ path norms, the metrics and the pruners:
 - `lengths()`: `g`, or `exp(a)`; `matrices()`: effective weight matrices for metrics
   (`[W]`, or `[A, B]` for a CReLU pair); `incoming()`: each unit's whole incoming vector;
 - `mask_(masks)`, `remove_units_(keep)`: pruning edits of the raw parameters;
-- `projection`: None, or the L1-sphere projection blend of METHODS.md §3 (set by
+- `projection`: None, or the L1-sphere projection blend of docs/methods.md (pruning) (set by
   `psilon_bench.pruning`): the unit direction becomes `(1 - a) v/||v||_1 + a P(s v/||v||_1)`,
   whose rows keep unit L1 norm, so `||w_j||_1 = |length_j|` holds during and after pruning.
 """
@@ -60,7 +60,7 @@ Fill = Callable[[Tensor, torch.Generator], None]
 
 @dataclass
 class Projection:
-    """State of the L1-sphere projection schedule, METHODS.md §3 [PSiLON]."""
+    """State of the L1-sphere projection schedule, docs/methods.md (pruning) [PSiLON]."""
 
     blend: float  # a_t in [0, 1]
     scale: float | None  # s >= 1: the target is P(s v / ||v||_1); None: s per row (relative)
@@ -134,7 +134,7 @@ class NormalizedLayer(nn.Module):
         return self.log_length if self.length_kind == "exp_per_unit" else self.length
 
     def squared_lengths(self) -> Tensor:
-        """`sum_j length_j^2` over the units (a shared g counts once per unit), METHODS.md §1.5; (E,)."""
+        """`sum_j length_j^2` over the units (a shared g counts once per unit), docs/methods.md (Standard Net); (E,)."""
         per_unit = self.lengths().square().expand(-1, self.fan_out, 1)  # (E, out, 1)
         return per_unit.sum(dim=(1, 2))
 
@@ -163,7 +163,7 @@ class NormalizedLayer(nn.Module):
         """Effective `length * direction / ||direction||` (shaped like `direction`) and bias `(E, out)`.
 
         Without a projection: one `(E, out, 1)` scale `g / n`, then one broadcast product.
-        Under a projection (METHODS.md §3): `g` times the blended unit direction.
+        Under a projection (docs/methods.md (pruning)): `g` times the blended unit direction.
         """
         g = self.lengths()
         if self.projection is None:
@@ -208,7 +208,7 @@ class NormalizedLayer(nn.Module):
 
 
 class WeightNormLinear(NormalizedLayer):
-    """E stacked weight-normalized affine layers, `(E, B, in) -> (E, B, out)`, METHODS.md §1.2.
+    """E stacked weight-normalized affine layers, `(E, B, in) -> (E, B, out)`, docs/methods.md (weight norm).
 
     `w_j = length_j * v_j / ||v_j||_p` [PSiLON] (p = 1, shared length: a PSiLON layer,
     whose rows all have L1 norm `|g|`), [EWN] (exp lengths). Parameters: `direction` v
@@ -265,7 +265,7 @@ class WeightNormLinear(NormalizedLayer):
     def init_(
         self, gens: Sequence[torch.Generator], direction_init: str, length_init: str | float
     ) -> None:
-        """Per-member init, METHODS.md §1.2: direction (orthogonal [PSiLON] or Kaiming-uniform),
+        """Per-member init, docs/methods.md (weight norm): direction (orthogonal [PSiLON] or Kaiming-uniform),
         then the length: a number, `"one"` (g = 1, a = 0), or `"kaiming"` (the row norm of a
         Kaiming-uniform reference draw: `w_j` has the reference row's norm; with a Kaiming
         direction init, the reference IS the direction, so `W` equals an nn.Linear init).
@@ -275,7 +275,7 @@ class WeightNormLinear(NormalizedLayer):
 
 
 class CReLUPairLinear(NormalizedLayer):
-    """`h -> A relu(h) - B relu(-h) + b` with `(A, B)` normalized jointly, METHODS.md §1.4 [PSiLON].
+    """`h -> A relu(h) - B relu(-h) + b` with `(A, B)` normalized jointly, docs/methods.md (PSiLON ResNet) [PSiLON].
 
     Raw rows `u_j`, `u'_j`, joint norm `n_j = ||max(|u_j|, |u'_j|)||_p` (p = 1 is [PSiLON]'s
     `sum_i max(|u_ji|, |u'_ji|)`; p = 2 is the same rule for the L2 ablations **(choice)**),
@@ -350,7 +350,7 @@ class CReLUPairLinear(NormalizedLayer):
         self, gens: Sequence[torch.Generator], direction_init: str, length_init: str | float
     ) -> None:
         """`u` by `direction_init`, `u' = u` ("looks-linear": at init the pair computes
-        `A h`), then the length as in `WeightNormLinear.init_`, METHODS.md §1.4."""
+        `A h`), then the length as in `WeightNormLinear.init_`, docs/methods.md (PSiLON ResNet)."""
         u = torch.empty(self.direction.shape[0], self.fan_out, self.direction.shape[-1])
         _init_direction(self, u, gens, direction_init, length_init)
         self.direction.copy_(torch.stack([u, u], dim=-2))

@@ -1,4 +1,4 @@
-"""Pruning [PSiLON, EWN] (METHODS.md §3): the schedules and rules a run applies
+"""Pruning [PSiLON, EWN] (docs/methods.md (pruning)): the schedules and rules a run applies
 (`pruners`), and the tensor operations they are made of (`ops`: the blend weight,
 magnitude and neuron-norm masks; the L1-sphere projection is `models.projection`).
 

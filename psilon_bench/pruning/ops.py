@@ -1,4 +1,4 @@
-"""Tensor math of pruning, METHODS.md §3: the blend weight of [PSiLON]'s exact-sparsity
+"""Tensor math of pruning, docs/methods.md (pruning): the blend weight of [PSiLON]'s exact-sparsity
 schedule and the masks of the other pruning rules.
 
 - `prune_blend`: the blend weight `a_t` of [PSiLON] (A. Biswas, "Hidden Synergy: L1 Weight
@@ -23,7 +23,7 @@ __all__ = ["magnitude_mask", "neuron_norm_mask", "prune_blend"]
 
 
 def prune_blend(step: int, start: int, ramp: int) -> float:
-    """Blend weight `a_t` of METHODS.md §3 [PSiLON]: 0 before `start`, linear to 1 over `ramp` steps.
+    """Blend weight `a_t` of docs/methods.md (pruning) [PSiLON]: 0 before `start`, linear to 1 over `ramp` steps.
 
     `a_t = min((t - start) / ramp, 1)` for `t >= start`; `ramp <= 0` jumps to 1 at `start`.
     `step` counts optimizer steps, not forward calls.
@@ -50,7 +50,7 @@ def _smallest_fraction_mask(scores: Tensor, fraction: float, truncate: bool = Fa
 def magnitude_mask(
     weights: Sequence[Tensor], sparsity: float, scope: str = "global"
 ) -> list[Tensor]:
-    """Keep-masks of magnitude pruning to a target sparsity, METHODS.md §3 (baseline); per member.
+    """Keep-masks of magnitude pruning to a target sparsity, docs/methods.md (pruning) (baseline); per member.
 
     Each member drops its `round(sparsity * n)` smallest-magnitude entries (ties broken by
     position, so the count is exact): `scope="global"` ranks all given matrices of a member
@@ -82,7 +82,7 @@ def magnitude_mask(
 
 
 def neuron_norm_mask(w_in: Tensor, fraction: float, p: float = 2.0) -> Tensor:
-    """Keep-mask of hidden units by incoming-vector norm, METHODS.md §3 [EWN]; `(E, out)` bool.
+    """Keep-mask of hidden units by incoming-vector norm, docs/methods.md (pruning) [EWN]; `(E, out)` bool.
 
     Removes the `int(fraction * out)` units (truncated, as the reference code of [EWN]) with
     the smallest `||w_j||_p` (ties broken by position), per member, within this one layer; the caller zeroes the unit's incoming

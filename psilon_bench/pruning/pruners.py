@@ -1,4 +1,4 @@
-"""Pruners the training loop calls (`train.Pruner`), METHODS.md §3.
+"""Pruners the training loop calls (`train.Pruner`), docs/methods.md (pruning).
 
 - `psilon_projection` [PSiLON]: from optimizer step `start` the effective weight of every
   L1-normalized layer blends, over `T` steps, to `g * P(s v / ||v||_1)` (L1-sphere
@@ -118,7 +118,7 @@ def _check_mlp_layout(model: MemberModel) -> None:
 
 
 def projection_schedule(total_steps: int, start: float, ramp: float) -> tuple[int, int]:
-    """`(start, T)` in optimizer steps from fractions of `total_steps`, METHODS.md §3 [PSiLON].
+    """`(start, T)` in optimizer steps from fractions of `total_steps`, docs/methods.md (pruning) [PSiLON].
 
     `start = round(start * N)`, `T = round(ramp * N)`, capped so that `start + T <= N`:
     `a` reaches 1 by the end of training.
@@ -128,7 +128,7 @@ def projection_schedule(total_steps: int, start: float, ramp: float) -> tuple[in
 
 
 class PsilonProjection:
-    """The L1-sphere projection schedule of METHODS.md §3 [PSiLON], counted in optimizer steps.
+    """The L1-sphere projection schedule of docs/methods.md (pruning) [PSiLON], counted in optimizer steps.
 
     After optimizer step t (0-based) the layers get `a_{t+1} = prune_blend(t + 1, start, T)`:
     the next forward, and the model after the last step (`a_N = 1`), use it. While `a = 0`
@@ -160,7 +160,7 @@ class PsilonProjection:
         if any(layer.norm != "l1" for layer in self.layers):
             raise ConfigError(
                 "pruning=psilon_projection needs model.norm=l1 (the L1-sphere projection of "
-                "METHODS.md §3); got model.norm=l2"
+                "docs/methods.md (pruning)); got model.norm=l2"
             )
         self.start, self.ramp, self.scale, self.threshold = start, ramp, scale, threshold
         self.keep_raw = keep_raw  # keep the unprojected directions for `unprojected()`
@@ -242,7 +242,7 @@ def apply_masks_(model: MemberModel, masks: Sequence[Tensor]) -> None:
 
 
 class MagnitudePruning:
-    """Magnitude pruning to an exact target sparsity after training, METHODS.md §3 (baseline).
+    """Magnitude pruning to an exact target sparsity after training, docs/methods.md (pruning) (baseline).
 
     After the last training step the `round(sparsity * n)` smallest `|w|` of each member
     (effective weights; `scope` global: all layers together, layer: each layer) are zeroed;
@@ -285,7 +285,7 @@ class MagnitudePruning:
 
 @torch.no_grad()
 def neuron_norm_prune_(model: MemberModel, fraction: float, p: float = 2.0) -> list[Tensor]:
-    """Remove the fraction q of each hidden layer's units by incoming norm, METHODS.md §3 [EWN].
+    """Remove the fraction q of each hidden layer's units by incoming norm, docs/methods.md (pruning) [EWN].
 
     Per member and per hidden layer, the `round(q * width)` units with the smallest
     `||w_j||_p` (effective incoming weights, bias excluded; for EWN `||w_j||_2 = exp(a_j)`)
@@ -304,7 +304,7 @@ def neuron_norm_prune_(model: MemberModel, fraction: float, p: float = 2.0) -> l
 
 
 class NeuronNormPruning:
-    """Neuron-norm pruning at the end of training, no retraining, METHODS.md §3 [EWN]."""
+    """Neuron-norm pruning at the end of training, no retraining, docs/methods.md (pruning) [EWN]."""
 
     extra_steps = 0
 

@@ -1,4 +1,4 @@
-"""Regularizers (METHODS.md §2, §4, §5): the registry `build(reg_cfg, strength)` returns the
+"""Regularizers (docs/methods.md (bounds), §4, §5): the registry `build(reg_cfg, strength)` returns the
 object the training loop calls each step (a penalty added to the loss, or a decoupled decay
 after the optimizer step). May import models, config, errors and records' atomic writes
 (the soft-diamond table's cache); never the engine, the data or the measures."""
@@ -27,11 +27,11 @@ def build(cfg: Any, strength: Tensor, model: Any = None) -> Regularizer:
         "l2": penalties.L2Penalty,
         "l1": penalties.L1Penalty,
         "weight_decay": penalties.DecoupledWeightDecay,
-        "path_norm": path_norm.PathNormPenalty,  # METHODS.md §2.5
-        "length_l2": path_norm.LengthL2Penalty,  # METHODS.md §1.5
+        "path_norm": path_norm.PathNormPenalty,  # docs/methods.md (path-norm regularizer)
+        "length_l2": path_norm.LengthL2Penalty,  # docs/methods.md (Standard Net)
         # regularizers with options of their own: the rest of cfg is bound here
-        "lp_bridge": lambda s: lp_bridge.LpBridgeDecay(s, p=cfg.p),  # METHODS.md §4
-        "soft_diamond": lambda s: soft_diamond_cls()(  # METHODS.md §5
+        "lp_bridge": lambda s: lp_bridge.LpBridgeDecay(s, p=cfg.p),  # docs/methods.md (L_p bridge)
+        "soft_diamond": lambda s: soft_diamond_cls()(  # docs/methods.md (soft diamond)
             s, alpha=cfg.alpha, scale=cfg.scale, dispersion=cfg.dispersion
         ),
     }

@@ -1,4 +1,4 @@
-"""Decoupled L_p ("bridge") weight decay, METHODS.md §4 [pWD].
+"""Decoupled L_p ("bridge") weight decay, docs/methods.md (L_p bridge) [pWD].
 
 N. J. Outmezguine, N. Levi, "Decoupled Weight Decay for Any p Norm", arXiv:2404.10824
 (2024). The penalty `lambda sum |w|^p` (0 < p <= 2) is applied after the base optimizer's
@@ -28,7 +28,7 @@ __all__ = ["LpBridgeDecay", "apply_lp_decay_", "lp_decay_factor"]
 def lp_decay_factor(
     w_prev: Tensor, p: float, lr: float | Tensor, strength: float | Tensor
 ) -> Tensor:
-    """Decoupled L_p decay factor `|w|^(2-p) / (|w|^(2-p) + p lr lambda)`, METHODS.md §4 [pWD].
+    """Decoupled L_p decay factor `|w|^(2-p) / (|w|^(2-p) + p lr lambda)`, docs/methods.md (L_p bridge) [pWD].
 
     Elementwise, in [0, 1], same shape and dtype as `w_prev`. Edge cases, with no NaN:
     `lr * strength = 0` gives exactly 1; `w_prev = 0` with `lr * strength > 0` gives 0
@@ -79,7 +79,7 @@ def apply_lp_decay_(
 
 
 class LpBridgeDecay(Regularizer):
-    """`regularizer=lp_bridge`: decoupled L_p decay of METHODS.md §4 [pWD], one lambda per member.
+    """`regularizer=lp_bridge`: decoupled L_p decay of docs/methods.md (L_p bridge) [pWD], one lambda per member.
 
     `before_step` sees the weights `w_prev` BEFORE the base optimizer step and computes each
     factor `|w_prev|^(2-p) / (|w_prev|^(2-p) + p lr_t lambda_e)` (`lp_decay_factor`, with
@@ -108,7 +108,7 @@ class LpBridgeDecay(Regularizer):
     def before_step(
         self, model: MemberModel, lr: float | Tensor
     ) -> list[tuple[Tensor, Tensor]] | None:
-        """`(w, factor)` for each decay parameter, factors from w_prev (METHODS.md §4)."""
+        """`(w, factor)` for each decay parameter, factors from w_prev (docs/methods.md (L_p bridge))."""
         if not self.active or (not isinstance(lr, Tensor) and lr == 0):
             return None
         return [

@@ -1,4 +1,4 @@
-"""The path-norm regularizers (`regularizer=path_norm`, `length_l2`), METHODS.md §2.5 [PSiLON].
+"""The path-norm regularizers (`regularizer=path_norm`, `length_l2`), docs/methods.md (path-norm regularizer) [PSiLON].
 
 [PSiLON] A. Biswas, "Hidden Synergy: L1 Weight Normalization and 1-Path-Norm Regularization",
 arXiv:2404.19112 (2024). The norms themselves (the §2.1 chain, the §2.3 residual bounds
@@ -22,7 +22,7 @@ __all__ = ["LengthL2Penalty", "PathNormPenalty", "path_norm_chain", "residual_pa
 
 
 class PathNormPenalty(PenaltyRegularizer):
-    """`L_total = L_data + lambda * R`, R = the model's 1-path-norm bound, METHODS.md §2.5 [PSiLON].
+    """`L_total = L_data + lambda * R`, R = the model's 1-path-norm bound, docs/methods.md (path-norm regularizer) [PSiLON].
 
     R is `model.path_norm()`: the O(depth) closed form for PSiLON Net / ResNet (§2.2, §2.3),
     phi_IB or phi_OB for other residual nets (`model.bound`), the §2.1 chain for any other
@@ -34,7 +34,7 @@ class PathNormPenalty(PenaltyRegularizer):
 
 
 class LengthL2Penalty(PenaltyRegularizer):
-    """The "Standard Net" penalty of [PSiLON], METHODS.md §1.5: R = sum_layers sum_units length_j^2.
+    """The "Standard Net" penalty of [PSiLON], docs/methods.md (Standard Net): R = sum_layers sum_units length_j^2.
 
     For L2 weight norm with per-unit lengths this is `sum ||w_j||_2^2`; a shared length counts
     once per unit; a plain (unnormalized) output layer adds its `sum ||w_j||_2^2`. On the CReLU

@@ -1,4 +1,4 @@
-"""The soft-diamond penalty of METHODS.md §5 [SD], as a custom autograd function.
+"""The soft-diamond penalty of docs/methods.md (soft diamond) [SD], as a custom autograd function.
 
 [SD] O. Adigun, B. Kosko, "Soft Diamond Regularizers for Deep Learning", arXiv:2412.20724.
 
@@ -78,7 +78,7 @@ class SoftDiamondPenalty(autograd.Function):
 
 
 def soft_diamond_elementwise(w: Tensor, table: StableTable, scale: Tensor | float = 1.0) -> Tensor:
-    """R(w) of every entry (METHODS.md §5 [SD]); the broadcast shape of w and scale.
+    """R(w) of every entry (docs/methods.md (soft diamond) [SD]); the broadcast shape of w and scale.
 
     The single-member view to use under `torch.func.vmap`: `soft_diamond_elementwise(w, ...).sum()`.
     """
@@ -86,7 +86,7 @@ def soft_diamond_elementwise(w: Tensor, table: StableTable, scale: Tensor | floa
 
 
 def soft_diamond_penalty(w: Tensor, table: StableTable, scale: Tensor | float = 1.0) -> Tensor:
-    """Per-member soft-diamond penalty sum_i R(w_i), METHODS.md §5 [SD]; (E,).
+    """Per-member soft-diamond penalty sum_i R(w_i), docs/methods.md (soft diamond) [SD]; (E,).
 
     w: stacked weights (E, ...) with the member dimension first, e.g. (E, out, in).
     scale: the SaS scale c > 0, a float or a tensor broadcastable to w, e.g. (E, 1, 1) for

@@ -2,7 +2,7 @@
 `psilon_bench.records.io.collect`, the one record reader), incomplete runs (no `DONE`) and failed
 ones (`FAILED` holding a one-line error), and readable method names.
 
-A *method* (PROTOCOLS.md, selection) is model + regularizer + pruning + every non-axis
+A *method* (docs/protocols.md, selection) is model + regularizer + pruning + every non-axis
 option that differs between the runs of that model+regularizer+pruning combination, e.g.
 `mlp+lp_bridge(p=0.8)`. Member axes (`strength`, `lr`) are chosen by selection and the
 pruning amount (`prune.amount`) is an evaluation dimension: neither is part of a method.

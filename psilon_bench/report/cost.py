@@ -1,5 +1,5 @@
 """The training cost of each method relative to a reference regularizer (`table
---cost-relative-to l2`; PROTOCOLS.md P4 reports the soft diamond's cost per step relative to
+--cost-relative-to l2`; docs/protocols.md P4 reports the soft diamond's cost per step relative to
 L2): from the records' timings, each run's seconds per optimizer step and member,
 `time.wall_s / (time.steps * time.members)`, the median over a method's runs divided by the
 median of the runs of the same model with the reference regularizer, on the same data."""

@@ -1,10 +1,10 @@
-"""The selection rules of PROTOCOLS.md ("Selection") as plain constants and functions, with
+"""The selection rules of docs/protocols.md ("Selection") as plain constants and functions, with
 no pandas: shared by the report's selection (`report.select`, pandas) and the run summary's
 (`report.run_select`, one run's records as dicts)."""
 
 from __future__ import annotations
 
-AXES = ("strength", "lr")  # member axes selected on validation (PROTOCOLS.md)
+AXES = ("strength", "lr")  # member axes selected on validation (docs/protocols.md)
 MAXIMIZE = ("accuracy", "balanced_accuracy", "r2")
 DEFAULT_SELECT = {"classification": "val.log_loss", "regression": "val.rmse"}
 GROUP = ["data", "method", "seed", "fold"]

@@ -1,5 +1,5 @@
 """The run summary's selection (its `sel` column) without pandas: `report.select`'s rule
-(PROTOCOLS.md, "Selection") over one run's records as plain dicts. Importing pandas for it
+(docs/protocols.md, "Selection") over one run's records as plain dicts. Importing pandas for it
 took ~0.2 s, more than the default experiment's data path.
 
 `select_run(records)` picks the members `select(normalize(DataFrame(records)))` selects

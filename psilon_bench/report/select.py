@@ -1,4 +1,4 @@
-"""Model selection (PROTOCOLS.md, "Selection"): for each (data, method, seed, fold) the
+"""Model selection (docs/protocols.md, "Selection"): for each (data, method, seed, fold) the
 setting of the member axes (`strength`, `lr`) with the best validation metric, then the
 test metrics of the selected members, mean +- std over seeds (and folds).
 

@@ -1,4 +1,4 @@
-"""Tables of selected members (PROTOCOLS.md): one block per task (classification,
+"""Tables of selected members (docs/protocols.md): one block per task (classification,
 regression), one row per (group, method), mean +- std over seeds and folds. Rendered as
 a rich table (fits 80 columns: method names wrap, numbers never), tidy CSV, Markdown and
 LaTeX (booktabs). Best mean per group and metric in bold; a dagger marks a mean within one

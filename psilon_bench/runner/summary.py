@@ -2,7 +2,7 @@
 learning rate, pruning amount), validation beside test as mean ± std over the seeds
 (diverged members are counted, not averaged), the structure metrics, and in `sel` for how
 many seeds validation selects the setting (the rule of `psilon_bench.report.select`,
-PROTOCOLS.md; for one run's records without pandas, `report.run_select`).
+docs/protocols.md; for one run's records without pandas, `report.run_select`).
 
 Made for terminals of any width and for logs: numbers never wrap (when the table is too
 wide it drops the std, then the least important columns, and says so), the title and the
@@ -40,11 +40,11 @@ METRICS = {
         ("test.r2", "test R^2"),
     ],
 }
-#: the path-norm column's header per `path_norm.bound` (METHODS.md §2.1, §2.3)
+#: the path-norm column's header per `path_norm.bound` (docs/methods.md (path norm), §2.3)
 BOUND_LABEL = {"chain": "path-norm", "improved": "phi_IB", "original": "phi_OB"}
 BOUND_NOTE = {
-    "improved": "phi_IB: the improved 1-path-norm bound of the residual net (METHODS.md §2.3)",
-    "original": "phi_OB: the original 1-path-norm bound of the residual net (METHODS.md §2.3)",
+    "improved": "phi_IB: the improved 1-path-norm bound of the residual net (docs/methods.md (residual bounds))",
+    "original": "phi_OB: the original 1-path-norm bound of the residual net (docs/methods.md (residual bounds))",
 }
 #: columns left out, in this order, when the terminal is narrow: the secondary metrics
 #: first (keeping ± std), then, with means only, the structure metrics

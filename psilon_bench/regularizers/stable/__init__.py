@@ -1,4 +1,4 @@
-"""The standardized symmetric alpha-stable (SaS) look-up table of METHODS.md §5 [SD].
+"""The standardized symmetric alpha-stable (SaS) look-up table of docs/methods.md (soft diamond) [SD].
 
 [SD] O. Adigun, B. Kosko, "Soft Diamond Regularizers for Deep Learning", arXiv:2412.20724.
 
@@ -12,7 +12,7 @@ alpha = 2 is the Gaussian with variance 2 (psi = u/2) and alpha = 1 the Cauchy d
 `-log p_c(w) = -log p(w/c) + log c`: one table per alpha serves every scale; pass `scale=`
 to the methods of `StableTable`.
 
-The table (METHODS.md §5): N = 4096 nodes uniform in `v = asinh(u/u0)`, u0 = 0.05, from
+The table (docs/methods.md (soft diamond)): N = 4096 nodes uniform in `v = asinh(u/u0)`, u0 = 0.05, from
 u = 0 to U = 1e3, holding psi and -log p in float64. Evaluation, in torch and in the input's
 dtype (float32 for half types): psi by linear interpolation in v, -log p by cubic Hermite
 interpolation in v with slope `d(-log p)/dv = psi(u) * sqrt(u0^2 + u^2)`, and for |u| > U the
@@ -24,7 +24,7 @@ with its first 6 non-zero terms, and more while the next one still exceeds 1e-16
 first at u = U (alpha < 0.8; 7 terms at alpha = 0.5, 17 at 0.05). psi is odd and -log p
 even in u.
 
-How the table values are computed (METHODS.md §5, with the deviations marked):
+How the table values are computed (docs/methods.md (soft diamond), with the deviations marked):
 
 - u <= 0.02 (alpha >= 1) or u <= 0.02 alpha^4 (alpha < 1): the small-u series
   `p(u) = (1/(pi alpha)) sum_k (-1)^k Gamma((2k+1)/alpha)/(2k)! u^(2k)` and its derivative.
@@ -32,7 +32,7 @@ How the table values are computed (METHODS.md §5, with the deviations marked):
   p' from the sine transform `p'(u) = -(1/pi) int_0^inf t sin(u t) exp(-t^alpha) dt`, both with
   `scipy.integrate.quad(..., weight='cos'|'sin', wvar=u)` on a finite interval [0, T] whose
   cut-off tail is below 1e-20 (QUADPACK's QAWO).
-  *Deviation 1*: METHODS.md asks for `scipy.stats.levy_stable.pdf` for the density here. It is
+  *Deviation 1*: docs/methods.md asks for `scipy.stats.levy_stable.pdf` for the density here. It is
   off by up to 6e-5 near u = 1e-3 (alpha = 0.5), returns garbage (1e-20 instead of 0.28) at
   u = 1e-3 for alpha = 1.5 and 1.9, and loses 1e-5..1e-1 relative accuracy past u ~ 100 for
   alpha > 1 (scipy 1.17), so the cosine transform, accurate to ~1e-12, is used instead.

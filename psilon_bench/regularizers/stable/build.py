@@ -1,4 +1,4 @@
-"""Building the SaS table (METHODS.md §5 [SD]): exact float64 values of psi and -log p on the
+"""Building the SaS table (docs/methods.md (soft diamond) [SD]): exact float64 values of psi and -log p on the
 grid, from the small-u series, the Fourier integrals (QAWO) and the large-u series. How and
 why is told in the package docstring (`psilon_bench.regularizers.stable`)."""
 
@@ -20,7 +20,7 @@ GRID_U0 = 0.05  # v = asinh(u / u0)
 GRID_U_MAX = 1e3  # U: the table covers 0 <= u <= U, the large-u series the rest
 GRID_N = 4096  # nodes, uniform in v
 FORMAT_VERSION = 2  # bump when the stored arrays or how they are computed change (2: checksum)
-TAIL_MIN_TERMS = 6  # non-zero terms of the large-u series used past U (METHODS.md §5)
+TAIL_MIN_TERMS = 6  # non-zero terms of the large-u series used past U (docs/methods.md)
 
 _SERIES_TOL = 1e-13  # a series value is used where its estimated relative error is below this
 _LARGE_SERIES_TERMS = 400  # terms computed when deciding where the large-u series is accurate
@@ -54,7 +54,7 @@ def _truncated_sums(terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _small_u_series(
     alpha: float, u: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """p(u), p'(u) from the Taylor series at 0 (METHODS.md §5), their relative error, and
+    """p(u), p'(u) from the Taylor series at 0 (docs/methods.md (soft diamond)), their relative error, and
     p(u)/p(0) - 1 without cancellation; u > 0.
 
     p(u) = (1/(pi alpha)) sum_k (-1)^k Gamma((2k+1)/alpha)/(2k)! u^(2k); convergent for
@@ -78,7 +78,7 @@ def _small_u_series(
 
 
 def _large_u_log_coefficients(alpha: float, n_terms: int) -> tuple[np.ndarray, np.ndarray]:
-    """c_k = sign_k exp(log_k), k = 1..n_terms, of the large-u series (METHODS.md §5):
+    """c_k = sign_k exp(log_k), k = 1..n_terms, of the large-u series (docs/methods.md (soft diamond)):
 
     p(u) = (1/pi) sum_k c_k u^-(alpha k + 1),
     c_k = (-1)^(k+1) Gamma(alpha k + 1)/k! sin(k pi alpha/2).
@@ -94,7 +94,7 @@ def _large_u_log_coefficients(alpha: float, n_terms: int) -> tuple[np.ndarray, n
 
 
 def _large_u_series(alpha: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """p(u), p'(u) from the large-u series (METHODS.md §5), and the relative error; u > 0.
+    """p(u), p'(u) from the large-u series (docs/methods.md (soft diamond)), and the relative error; u > 0.
 
     Convergent for alpha < 1 (and for u > 1 at alpha = 1), asymptotic for alpha > 1.
     """
@@ -163,7 +163,7 @@ class TableArrays:
 
 def series_psi(alpha: float, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """psi(u) > 0 straight from the closed forms (alpha 1, 2) or the better of the two series
-    (METHODS.md §5), and its estimated relative error (inf where neither series holds); used
+    (docs/methods.md (soft diamond)), and its estimated relative error (inf where neither series holds); used
     to check a cached table independently of its stored arrays."""
     u = np.asarray(u, dtype=np.float64)
     if alpha == 2.0:
@@ -187,7 +187,7 @@ def grid_nodes(u0: float = GRID_U0, u_max: float = GRID_U_MAX, n: int = GRID_N) 
 
 
 def neg_log_pdf_at_zero(alpha: float) -> float:
-    """-log p_alpha(0), with p_alpha(0) = Gamma(1/alpha)/(pi alpha) (METHODS.md §5)."""
+    """-log p_alpha(0), with p_alpha(0) = Gamma(1/alpha)/(pi alpha) (docs/methods.md (soft diamond))."""
     return -(special.gammaln(1.0 / alpha) - math.log(math.pi * alpha))
 
 
@@ -199,7 +199,7 @@ def build_table_arrays(
     n: int = GRID_N,
     use_closed_form: bool = True,
 ) -> TableArrays:
-    """Compute psi and -log p at the table nodes (METHODS.md §5; module docstring).
+    """Compute psi and -log p at the table nodes (docs/methods.md (soft diamond); module docstring).
 
     With `use_closed_form=False`, alpha = 1 also goes through the series and quadrature.
     """
@@ -255,7 +255,7 @@ def build_table_arrays(
 
 def tail_coefficients(alpha: float, u_max: float) -> list[float]:
     """c_1..c_K of the large-u series used past U: at least TAIL_MIN_TERMS non-zero terms,
-    more while the next non-zero term at u = U is above 1e-16 of the first (METHODS.md §5)."""
+    more while the next non-zero term at u = U is above 1e-16 of the first (docs/methods.md (soft diamond))."""
     sign, log_magnitude = _large_u_log_coefficients(alpha, 64)
     coef = sign * np.exp(log_magnitude)  # Gamma(64 alpha + 1)/64! stays finite for alpha <= 2
     x = u_max ** (-alpha)

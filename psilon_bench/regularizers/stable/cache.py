@@ -1,4 +1,4 @@
-"""The SaS table's disk cache (METHODS.md §5): one `.npz` per alpha and grid, written atomically
+"""The SaS table's disk cache (docs/methods.md (soft diamond)): one `.npz` per alpha and grid, written atomically
 through `psilon_bench.records.io`; a missing, torn or foreign file is rebuilt, and so is one whose
 values are finite but wrong: each file holds a SHA-256 of its arrays and psi at a few
 nodes ("spots"), which `load` checks against the stored table and against psi recomputed

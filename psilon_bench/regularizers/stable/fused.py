@@ -1,4 +1,4 @@
-"""The soft-diamond look-up as one compiled pass (`sas_kernel.cpp`, METHODS.md §5 [SD]).
+"""The soft-diamond look-up as one compiled pass (`sas_kernel.cpp`, docs/methods.md (soft diamond) [SD]).
 
 `ratio_and_score(table, u, scale)` returns `StableTable.neg_log_pdf_ratio_and_score(u, scale)`
 for a contiguous float32 CPU tensor and a float scale, the same bits as the eager torch path,

@@ -1,4 +1,4 @@
-// The soft-diamond look-up in one pass (METHODS.md §5 [SD]): for float32 weights u and a
+// The soft-diamond look-up in one pass (docs/methods.md (soft diamond) [SD]): for float32 weights u and a
 // scale c, R(u) = -log(p(u/c)/p(0)) (cubic Hermite in v = asinh(|u/c|/u0)) and
 // psi_c(u) = psi(u/c)/c (linear in v), from StableTable's per-cell coefficients.
 //

@@ -1,4 +1,4 @@
-"""Evaluating the SaS table in torch (METHODS.md §5 [SD]): `StableTable`, psi by linear and
+"""Evaluating the SaS table in torch (docs/methods.md (soft diamond) [SD]): `StableTable`, psi by linear and
 -log p by cubic Hermite interpolation in v = asinh(u/u0), the large-u series past U."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ CHUNK = 1 << 17
 @dataclass(frozen=True)
 class _Buffers:
     """The table on one device in one dtype, as per-cell polynomial coefficients, (N-1,) each:
-    -log(p/p(0)) = ((r3 t + r2) t + r1) t + r0 (the cubic Hermite of METHODS.md §5 with psi as
+    -log(p/p(0)) = ((r3 t + r2) t + r1) t + r0 (the cubic Hermite of docs/methods.md (soft diamond) with psi as
     slope) and psi = q1 t + q0 (linear), t in [0, 1] the position inside the cell."""
 
     r0: Tensor
@@ -55,7 +55,7 @@ class _Buffers:
 
 
 class StableTable:
-    """Standardized SaS (scale c = 1) score and negative log density, METHODS.md §5 [SD].
+    """Standardized SaS (scale c = 1) score and negative log density, docs/methods.md (soft diamond) [SD].
 
     `StableTable(alpha)` loads the table for `alpha` from the disk cache or builds it (seconds)
     and caches it. Methods take a float tensor `u` of any shape, dtype and device and return a
@@ -240,7 +240,7 @@ class StableTable:
     # -- public API ---------------------------------------------------------------------------
 
     def score(self, u: Tensor, scale: Tensor | float = 1.0) -> Tensor:
-        """psi_{alpha,c}(u) = psi(u/c)/c, the score -p_c'/p_c (METHODS.md §5); odd in u."""
+        """psi_{alpha,c}(u) = psi(u/c)/c, the score -p_c'/p_c (docs/methods.md (soft diamond)); odd in u."""
         u, original = _as_compute(u)
         z = u / scale
         return (torch.copysign(self._abs_score(z.abs()), z) / scale).to(original)
@@ -307,7 +307,7 @@ class StableTable:
         )
 
     def neg_log_pdf(self, u: Tensor, scale: Tensor | float = 1.0) -> Tensor:
-        """-log p_{alpha,c}(u) = -log p(u/c) + log c (METHODS.md §5); even in u."""
+        """-log p_{alpha,c}(u) = -log p(u/c) + log c (docs/methods.md (soft diamond)); even in u."""
         u, original = _as_compute(u)
         log_scale = torch.log(scale) if isinstance(scale, Tensor) else math.log(scale)
         return (self._abs_ratio((u / scale).abs()) + self.neg_log_pdf0 + log_scale).to(original)
