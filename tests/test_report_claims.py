@@ -91,16 +91,23 @@ def test_claims_match_an_independent_computation(sweep, tmp_path):  # noqa: F811
 
     def check(cid, metric, datasets, sign, margin=0.0, test="wilcoxon"):
         a, b = values(metric, "lp_bridge", datasets), values(metric, "l2", datasets)
-        if len(datasets) > 1:  # per-dataset means, paired on datasets
+        if len(datasets) >= 5:  # per-dataset means, paired on datasets
             a = pd.Series(a).groupby(level=0).mean()
             b = pd.Series(b).groupby(level=0).mean()
-        else:
+        else:  # 1-4 datasets: paired on the (dataset, seed) splits
             a, b = pd.Series(a), pd.Series(b)
         x = sign * (a - b)
         p = (exact_sign_greater if test == "sign" else exact_wilcoxon_greater)(x + margin)
         q = (exact_sign_greater if test == "sign" else exact_wilcoxon_greater)(-(x + margin))
         row = got.loc[cid]
-        assert row["n"] == len(x) and row["unit"] == ("datasets" if len(datasets) > 1 else "seeds")
+        unit = (
+            "datasets"
+            if len(datasets) >= 5
+            else "seeds"
+            if len(datasets) == 1
+            else "dataset x seed pairs"
+        )
+        assert row["n"] == len(x) and row["unit"] == unit
         assert row["a_mean"] == pytest.approx(a.mean()) and row["b_mean"] == pytest.approx(b.mean())
         assert row["a_std"] == pytest.approx(a.std(ddof=1))
         assert row["diff_mean"] == pytest.approx((a - b).mean())

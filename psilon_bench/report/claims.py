@@ -4,8 +4,9 @@ evaluated on the selected members (`report.select`) with a paired one-sided test
 
 A claim holds when the test in the claimed direction gives p < 0.05, does not hold when
 the test in the opposite direction does, and is "not significant" otherwise. Pairs are the
-datasets (per-dataset means over seeds, as in Demsar 2006) when the compared cells span
-several datasets, else the seeds (and folds) of the one dataset. Tests: the Wilcoxon
+datasets (per-dataset means over seeds, as in Demsar 2006) when the compared cells span at
+least `MIN_DATASETS` datasets (fewer cannot reach p < 0.05 with a one-sided Wilcoxon test),
+else the (dataset, seed, fold) units, the members of both methods that share one split. Tests: the Wilcoxon
 signed-rank test (`scipy.stats.wilcoxon`, default) or the sign test (`scipy.stats.binomtest`).
 """
 
@@ -213,18 +214,26 @@ def evaluate(claims: list[Claim], selected: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: the fewest datasets that are the pairs themselves: n = 5 is the smallest n whose exact
+#: one-sided Wilcoxon p can fall below 0.05 (1/32)
+MIN_DATASETS = 5
+
+
 def _paired(cell: pd.DataFrame, metric: str, a: str, b: str) -> tuple[pd.DataFrame, str]:
-    """(a, b) values paired on datasets (per-dataset means) when the cell spans several
-    datasets, else on seeds and folds; the unit's name."""
+    """(a, b) values paired on datasets (per-dataset means) when the cell spans at least
+    `MIN_DATASETS` datasets, else on (dataset, seed, fold); the unit's name."""
     rows = cell[cell["method"].isin([a, b])].copy()
     rows[metric] = pd.to_numeric(rows[metric], errors="coerce")
     rows = rows[rows[metric].notna()]  # e.g. test.rmse of the classification sets
     rows["fold"] = rows["fold"].astype(object).where(rows["fold"].notna(), -1)
-    several = rows["data"].nunique() > 1
-    keys = ["data"] if several else ["seed", "fold"]
+    n_data = rows["data"].nunique()
+    keys = ["data"] if n_data >= MIN_DATASETS else ["data", "seed", "fold"]
     means = rows.groupby([*keys, "method"])[metric].mean().unstack("method")
     pairs = means.reindex(columns=[a, b]).dropna()
-    return pairs.rename(columns={a: "a", b: "b"}), ("datasets" if several else "seeds")
+    unit = (
+        "datasets" if n_data >= MIN_DATASETS else "seeds" if n_data == 1 else "dataset x seed pairs"
+    )
+    return pairs.rename(columns={a: "a", b: "b"}), unit
 
 
 def one_sided_p(x: np.ndarray, test: str) -> float:
@@ -307,7 +316,8 @@ def markdown(result: pd.DataFrame) -> str:
         )
     note = (
         "Paired one-sided tests at the 0.05 level on the members selected on validation: over "
-        "datasets (per-dataset means) when a claim spans several, else over seeds. "
+        "datasets (per-dataset means) when a claim spans at least 5, else over (dataset, seed) "
+        "pairs, the members of both methods on one split. "
         "*holds*: p < 0.05 in the claimed direction; *does not hold*: p < 0.05 in the "
         "opposite direction; *not significant*: neither. W/T/L: pairs where the first method "
         "is better / level / worse. A margin m turns a claim into 'not worse by more than m'."

@@ -43,8 +43,8 @@ METRICS = {
 #: the path-norm column's header per `path_norm.bound` (docs/methods.md (path norm), §2.3)
 BOUND_LABEL = {"chain": "path-norm", "improved": "phi_IB", "original": "phi_OB"}
 BOUND_NOTE = {
-    "improved": "phi_IB: the improved 1-path-norm bound of the residual net (docs/methods.md (residual bounds))",
-    "original": "phi_OB: the original 1-path-norm bound of the residual net (docs/methods.md (residual bounds))",
+    "improved": "phi_IB: the improved 1-path-norm bound of the residual net (docs: methods)",
+    "original": "phi_OB: the original 1-path-norm bound of the residual net (docs: methods)",
 }
 #: columns left out, in this order, when the terminal is narrow: the secondary metrics
 #: first (keeping ± std), then, with means only, the structure metrics
