@@ -30,6 +30,7 @@ figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1p
 figcaption { font-size: 0.9em; color: #555; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 p.note { font-size: 0.85em; color: #555; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f8f8f8; padding: 0.5em; }
 """
 
 
