@@ -135,6 +135,7 @@ P6_METHODS = {
     "scikit-learn MLP": "sklearn_mlp",
     "random forest": "sklearn_rf",
     "logistic regression": "sklearn_logistic",
+    "gradient boosting": "sklearn_hgb",
 }
 
 
@@ -148,7 +149,7 @@ def test_p6_tables_on_the_protocols_page_are_the_committed_results(heading, fold
     frame = pd.read_csv(REPO / "results" / folder / "table.csv")
     acc = frame.groupby(["method", "n_train"])["test.accuracy.mean"].mean().unstack() * 100
     mean = frame.groupby("method")["test.accuracy.mean"].mean() * 100  # over the 16 cells
-    assert len(rows) == len(P6_METHODS)
+    assert len(rows) == frame["method"].nunique()  # every method of the table, once
     for row in rows:
         method = P6_METHODS[re.sub(r" \(.*\)$", "", row[0])]
         shown = [float(x) for x in row[1:5]]
