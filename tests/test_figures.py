@@ -223,3 +223,13 @@ def test_records_without_a_display_name_keep_their_id(tmp_path):
     fig = figures.draw("pareto", collect([tmp_path]))
     assert "mystery + L2" in _legend(fig)
     assert json.dumps(sorted(_legend(fig)))  # plain strings
+
+
+def test_palette_gives_distinct_colours_to_sixty_methods():
+    """A FULL-size P4 figure shows 30 methods: tab20 alone would repeat ten of its colours."""
+    from psilon_bench.report.figure_style import palette
+
+    for n in (9, 11, 30, 60):
+        colours = palette([f"method {i}" for i in range(n)])
+        assert len(set(colours.values())) == n
+    assert len(set(palette([f"m{i}" for i in range(61)]).values())) == 60  # then it repeats

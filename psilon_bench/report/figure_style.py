@@ -131,10 +131,14 @@ def palette(labels) -> dict[str, str]:
     sorted order of the labels."""
     names = sorted({str(label) for label in labels})
     cycle = [f"C{i}" for i in range(10)]
-    if len(names) > 10:  # beyond matplotlib's ten: tab20, then repeat
+    if len(names) > 10:  # beyond matplotlib's ten: tab20, then tab20b and tab20c (60 in all)
         import matplotlib
 
-        cycle = [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab20"].colors]
+        cycle = [
+            matplotlib.colors.to_hex(c)
+            for name in ("tab20", "tab20b", "tab20c")
+            for c in matplotlib.colormaps[name].colors
+        ]
     return {name: cycle[i % len(cycle)] for i, name in enumerate(names)}
 
 
