@@ -233,3 +233,13 @@ def test_palette_gives_distinct_colours_to_sixty_methods():
         colours = palette([f"method {i}" for i in range(n)])
         assert len(set(colours.values())) == n
     assert len(set(palette([f"m{i}" for i in range(61)]).values())) == 60  # then it repeats
+
+
+def test_an_ensemble_is_named_after_its_method():
+    """`ensemble: k` records (`<method> + ensemble(k)`) keep their method's display name."""
+    assert fs.display_name("psilon_resnet+path_norm + ensemble(3)") == (
+        "PSiLON ResNet + path norm, ensemble of 3"
+    )
+    assert fs.display_name("sklearn_rf + ensemble(5)") == "random forest, ensemble of 5"
+    names = fs.display_names(["sklearn_rf", "sklearn_rf + ensemble(3)"])
+    assert len(set(names.values())) == 2

@@ -96,7 +96,10 @@ def display_name(method: str, with_pruning: bool = False) -> str:
     """A method id as a reader names it: `psilon_net+path_norm` -> `PSiLON Net + path norm`,
     `mlp+lp_bridge(p=0.8)` -> `MLP + L_p bridge (p=0.8)`, `sklearn_rf` -> `random forest`.
     The pruning (evaluation) is named only `with_pruning`, except the L1 projection, which
-    is part of training."""
+    is part of training. `<method> + ensemble(k)` (`ensemble: k`) -> `<its name>, ensemble of k`."""
+    found = re.fullmatch(r"(.+) \+ ensemble\((\d+)\)", method)
+    if found:
+        return f"{display_name(found.group(1), with_pruning)}, ensemble of {found.group(2)}"
     parts, options = _parts(method)
     model, rest = parts[0], parts[1:]
     words = [MODELS.get(model, model)]
