@@ -30,7 +30,7 @@ run: setup  ## the default experiment: baseline MLP on breast_cancer, 3 seeds, C
 # every test process would otherwise recompile the package and pytest re-rewrite each test.
 PYTEST = PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto --dist worksteal --durations=10
 
-test: setup  ## the fast test suite (pytest -m "not slow"), under 2 minutes on 2 cores
+test: setup  ## the fast test suite (pytest -m "not slow"), about 3 minutes on 2 cores
 	$(PYTEST) $(ARGS)
 
 test-full: setup  ## every test: the fast suite, the slow end-to-end runs and the long equivalence checks
