@@ -132,13 +132,6 @@ def _claim(path: Path, i: int, item: object) -> Claim:
     )
 
 
-def check(claims: list[Claim], selected: pd.DataFrame) -> None:
-    """Every metric, method and cell of `claims` exists in `selected` (a one-line UserError
-    naming the claim, the key and what exists)."""
-    for c in claims:
-        _methods(c, selected)  # raises on an unknown metric, cell or method
-
-
 def _cell(c: Claim, selected: pd.DataFrame) -> pd.DataFrame:
     """The selected rows of claim `c`'s cell (before choosing the methods)."""
     where = f"claim {c.id!r}"
@@ -182,9 +175,8 @@ def _matches(column: pd.Series, value: object) -> pd.Series:
     return column.astype(str) == str(value)
 
 
-def _methods(c: Claim, selected: pd.DataFrame) -> tuple[list[str], str]:
-    """The methods `a` matches and the one method `b` names, within the claim's cell."""
-    cell = _cell(c, selected)
+def _methods(c: Claim, cell: pd.DataFrame) -> tuple[list[str], str]:
+    """The methods `a` matches and the one method `b` names, within the claim's `cell`."""
     present = sorted(cell["method"].unique())
     a = [m for m in present if fnmatch.fnmatchcase(m, c.a)]
     b = [m for m in present if fnmatch.fnmatchcase(m, c.b)]
@@ -203,12 +195,15 @@ def _methods(c: Claim, selected: pd.DataFrame) -> tuple[list[str], str]:
 def evaluate(claims: list[Claim], selected: pd.DataFrame) -> pd.DataFrame:
     """One row per claim and method `a` matches: the paired values' means, stds and n, the
     wins/ties/losses of `a`, the test's one-sided p in the claimed direction (`p`) and in the
-    opposite one (`p_opposite`), and the verdict."""
-    check(claims, selected)
-    rows = []
+    opposite one (`p_opposite`), and the verdict. Every claim is checked before any is
+    evaluated: an unknown metric, cell or method is a one-line UserError naming the claim,
+    the key and what exists."""
+    checked = []
     for c in claims:
         cell = _cell(c, selected)
-        methods, base = _methods(c, selected)
+        checked.append((c, cell, *_methods(c, cell)))
+    rows = []
+    for c, cell, methods, base in checked:
         for method in methods:
             rows.append(_evaluate_one(c, cell, method, base))
     return pd.DataFrame(rows)
