@@ -101,7 +101,7 @@ P1_METRICS  := test.accuracy,test.log_loss,test.rmse,sparsity.near,sparsity.exac
 # histogram gradient boosting: l2_regularization x learning_rate (200 rounds), fixed a priori
 HGB_GRID    := 'regularizer.strength=[0,1,10]' 'optimizer.lr=[0.03,0.1,0.3]'
 
-.PHONY: tables table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data table-small-data-dev table-small-data-ensemble
+.PHONY: tables table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data table-small-data-dev table-small-data-budget-dev table-small-data-ensemble
 
 tables: table-psilon-tabular table-psilon-deep table-lp-bridge table-soft-diamond table-ewn table-small-data  ## every protocol table (P1-P6)
 
@@ -256,3 +256,27 @@ table-small-data-dev: setup  ## P6's recipe candidates on fresh split draws (how
 	  m = t.pivot_table(index=['data', 'method'], columns='candidate', values='test.accuracy.mean'); \
 	  print(m.mean().mul(100).round(2).rename('mean test accuracy % (3 networks x 16 cells)').to_string())" \
 	  | tee $(RES)/small_data_dev/candidates.txt
+
+# How the recipe's step budget was chosen for larger training sets, again without any
+# reported split: the networks of P6 under each candidate budget on fresh split draws (seeds
+# 100-101) of the two large classification sets at n_train 1000 and 3000 (validation and test
+# share the other 6000 or 4000 of 7000 rows). Candidates: the fixed 1000 steps of batch 32 the
+# recipe had, and an epoch budget (50 or 100 epochs) with a floor of 1000 steps, which leaves
+# every cell of 500 rows or fewer at exactly 1000 steps. Rule, fixed before the run: the
+# candidate with the best mean test accuracy over the 3 networks x 4 cells (selection on
+# validation accuracy) replaces the fixed budget if it beats it by at least 0.2 points; of two
+# candidates within 0.2 points of each other the cheaper is taken. budget.txt also shows
+# selection on balanced accuracy (credit_default is imbalanced). Needs DATA_DIR; ARGS reach
+# every sweep.
+BUDGET_DEV_AXES := experiment=small_data 'seeds=[100,101]' split.n_train=1000,3000 split.keep=7000 dataset=$(P1_DATA_CLS)
+# the candidates for network $(1) with regularizer $(2)
+BUDGET_DEV = $(SWEEP) $(BUDGET_DEV_AXES) model=$(1) regularizer=$(2) trainer.steps=1000 $(call SDIR,small_data_budget_dev,fixed-$(1)) $(ARGS) && \
+	$(SWEEP) $(BUDGET_DEV_AXES) model=$(1) regularizer=$(2) trainer.steps=null trainer.epochs=50,100 trainer.min_steps=1000 $(call SDIR,small_data_budget_dev,epochs-$(1)) $(ARGS)
+table-small-data-budget-dev: setup  ## P6's step-budget candidates on fresh splits of n_train 1000 and 3000
+	@[ -n "$(DATA_DIR)" ] || { echo "error: DATA_DIR is not set; this target needs the large classification sets (DATA_DIR=folder of their csv.gz files)" >&2; exit 2; }
+	$(call BUDGET_DEV,mlp,weight_decay)
+	$(call BUDGET_DEV,psilon_net,path_norm)
+	$(call BUDGET_DEV,psilon_resnet,path_norm)
+	$(TABLE) $(RES)/small_data_budget_dev/runs --out $(RES)/small_data_budget_dev --by data,n_train --metrics test.accuracy,test.balanced_accuracy,time.wall_s --select-on val.accuracy
+	$(TABLE) $(RES)/small_data_budget_dev/runs --out $(RES)/small_data_budget_dev/balanced --by data,n_train --metrics test.accuracy,test.balanced_accuracy --select-on val.balanced_accuracy
+	$(BIN)/python -m psilon_bench.report.candidates $(RES)/small_data_budget_dev | tee $(RES)/small_data_budget_dev/budget.txt

@@ -166,6 +166,8 @@ def test_out_of_range_value_is_a_one_line_error_naming_the_key(schema, key, opti
 def test_cross_field_rules():
     with pytest.raises(ConfigError, match="trainer.epochs and trainer.steps"):
         validate(compose_config(["trainer.epochs=null", "trainer.steps=null"]))
+    with pytest.raises(ConfigError, match="trainer.min_steps=50 is above trainer.max_steps=40"):
+        validate(compose_config(["trainer.min_steps=50", "trainer.max_steps=40"]))
     with pytest.raises(ConfigError, match="regularizer.scale and regularizer.dispersion"):
         validate(
             compose_config(

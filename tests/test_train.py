@@ -218,6 +218,24 @@ def test_same_config_and_seed_give_identical_records(tmp_path):
     assert (tmp_path / "a" / "DONE").exists()
 
 
+@pytest.mark.parametrize(
+    ("n_rows", "epochs", "steps", "floor", "ceiling", "total"),
+    [
+        (100, 10, None, None, None, 40),  # ceil(100 / 32) = 4 steps per epoch
+        (100, 10, None, 1000, None, 1000),  # the floor lifts a small set's budget
+        (3000, 50, None, 1000, None, 4700),  # 94 steps per epoch: above the floor
+        (3000, 50, None, 1000, 2000, 2000),  # the ceiling caps it
+        (3000, 50, 700, 1000, 2000, 700),  # steps win over epochs and both bounds
+    ],
+)
+def test_epoch_budget_is_clipped_to_its_floor_and_ceiling(
+    n_rows, epochs, steps, floor, ceiling, total
+):
+    plan = plan_steps(n_rows, 32, epochs, steps, floor, ceiling)
+    assert plan.total_steps == total
+    assert plan.steps_per_epoch == -(-n_rows // 32)
+
+
 def test_member_chunks():
     from psilon_bench.engine.train import member_chunks
 

@@ -84,6 +84,9 @@ class TrainerConfig:
 
     epochs: int | None = ranged(100, 1, optional=True)
     steps: int | None = ranged(None, 1, optional=True)  # set -> overrides epochs
+    # an epoch budget clipped to [min_steps, max_steps] (null: no floor / no ceiling)
+    min_steps: int | None = ranged(None, 1, optional=True)
+    max_steps: int | None = ranged(None, 1, optional=True)
     batch_size: int | None = ranged(32, 1, optional=True)  # null = full batch
     device: Device = Device.auto
     threads: int | None = ranged(None, 1, optional=True)  # null: from the model size (threads.py)

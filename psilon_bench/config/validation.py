@@ -215,6 +215,12 @@ def _check_rules(cfg: DictConfig) -> None:
     trainer = cfg.trainer
     if trainer.epochs is None and trainer.steps is None:
         raise ConfigError("trainer.epochs and trainer.steps are both null; set one of them")
+    floor, ceiling = trainer.get("min_steps"), trainer.get("max_steps")
+    if floor is not None and ceiling is not None and floor > ceiling:
+        raise ConfigError(
+            f"trainer.min_steps={floor} is above trainer.max_steps={ceiling}; "
+            "the floor must be at most the ceiling"
+        )
     reg = cfg.regularizer
     if "dispersion" in reg and "scale" in reg:
         if (reg.scale is None) == (reg.dispersion is None):

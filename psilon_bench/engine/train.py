@@ -107,12 +107,25 @@ class Pruner(Protocol):
 
 
 def plan_steps(
-    n_rows: int, batch_size: int | None, epochs: int | None, steps: int | None
+    n_rows: int,
+    batch_size: int | None,
+    epochs: int | None,
+    steps: int | None,
+    min_steps: int | None = None,
+    max_steps: int | None = None,
 ) -> StepPlan:
-    """Steps per epoch = ceil(N / batch) (the last batch may be short); `steps` wins over `epochs`."""
+    """Steps per epoch = ceil(N / batch) (the last batch may be short); `steps` wins over `epochs`.
+    An epoch budget is clipped to [min_steps, max_steps] (either may be None): a budget that
+    grows with the data between a floor for tiny sets and a ceiling for the cost."""
     batch = n_rows if batch_size is None else min(batch_size, n_rows)
     per_epoch = math.ceil(n_rows / batch)
-    total = steps if steps is not None else per_epoch * int(epochs or 1)
+    if steps is not None:
+        return StepPlan(total_steps=int(steps), steps_per_epoch=per_epoch, batch=batch)
+    total = per_epoch * int(epochs or 1)
+    if min_steps is not None:
+        total = max(total, int(min_steps))
+    if max_steps is not None:
+        total = min(total, int(max_steps))
     return StepPlan(total_steps=int(total), steps_per_epoch=per_epoch, batch=batch)
 
 

@@ -273,8 +273,14 @@ def _train_networks(
     }
     d_out = first.n_classes if first.task == "classification" else 1
     d_in = parts["train"].x.shape[-1]
+    trainer = cfg.trainer
     plan = plan_steps(
-        parts["train"].n_rows, cfg.trainer.batch_size, cfg.trainer.epochs, cfg.trainer.steps
+        parts["train"].n_rows,
+        trainer.batch_size,
+        trainer.epochs,
+        trainer.steps,
+        trainer.min_steps,
+        trainer.max_steps,
     )
     probe = models.build(cfg.model, d_in=d_in, d_out=d_out, seeds=members.seeds[:1])
     chunk = cfg.trainer.member_chunk
