@@ -257,26 +257,53 @@ table-small-data-dev: setup  ## P6's recipe candidates on fresh split draws (how
 	  print(m.mean().mul(100).round(2).rename('mean test accuracy % (3 networks x 16 cells)').to_string())" \
 	  | tee $(RES)/small_data_dev/candidates.txt
 
-# How the recipe's step budget was chosen for larger training sets, again without any
-# reported split: the networks of P6 under each candidate budget on fresh split draws (seeds
-# 100-101) of the two large classification sets at n_train 1000 and 3000 (validation and test
-# share the other 6000 or 4000 of 7000 rows). Candidates: the fixed 1000 steps of batch 32 the
-# recipe had, and an epoch budget (50 or 100 epochs) with a floor of 1000 steps, which leaves
-# every cell of 500 rows or fewer at exactly 1000 steps. Rule, fixed before the run: the
-# candidate with the best mean test accuracy over the 3 networks x 4 cells (selection on
-# validation accuracy) replaces the fixed budget if it beats it by at least 0.2 points; of two
-# candidates within 0.2 points of each other the cheaper is taken. budget.txt also shows
-# selection on balanced accuracy (credit_default is imbalanced). Needs DATA_DIR; ARGS reach
-# every sweep.
-BUDGET_DEV_AXES := experiment=small_data 'seeds=[100,101]' split.n_train=1000,3000 split.keep=7000 dataset=$(P1_DATA_CLS)
-# the candidates for network $(1) with regularizer $(2)
-BUDGET_DEV = $(SWEEP) $(BUDGET_DEV_AXES) model=$(1) regularizer=$(2) trainer.steps=1000 $(call SDIR,small_data_budget_dev,fixed-$(1)) $(ARGS) && \
-	$(SWEEP) $(BUDGET_DEV_AXES) model=$(1) regularizer=$(2) trainer.steps=null trainer.epochs=50,100 trainer.min_steps=1000 $(call SDIR,small_data_budget_dev,epochs-$(1)) $(ARGS)
-table-small-data-budget-dev: setup  ## P6's step-budget candidates on fresh splits of n_train 1000 and 3000
+# How the recipe's step budget (and class weighting) was chosen for larger training sets,
+# again without any reported split: the networks of P6 under each candidate on fresh split
+# draws (seeds 100-101) of development cells with 1000-3000 training rows: the two large
+# binary sets at n_train 1000 and 3000, digits at 1000 (10 classes) and the wine-quality
+# table read as 7 imbalanced classes at 1000 and 3000 (a set no table reports on).
+# Candidates: the fixed 1000 steps of batch 32 the recipe had, an epoch budget (50 or 100
+# epochs) with a floor of 1000 steps, which leaves every cell of 500 rows or fewer at exactly
+# 1000 steps, and the fixed budget with class weights (trainer.class_weight=balanced). Rule,
+# fixed before the run: the candidate with the best mean test accuracy over the 3 networks
+# x 5 cells (selection on validation accuracy) replaces the recipe if it beats it by at least
+# 0.2 points; of two candidates within 0.2 points of each other the cheaper is taken.
+# budget.txt also shows balanced accuracy and selection on validation balanced accuracy.
+# Needs DATA_DIR; ARGS reach every sweep.
+BUDGET_DEV_COMMON := experiment=small_data 'seeds=[100,101]'
+BUDGET_DEV_BINARY := split.n_train=1000,3000 split.keep=7000 dataset=$(P1_DATA_CLS)
+BUDGET_DEV_DIGITS := split.n_train=1000 dataset=digits
+BUDGET_DEV_WINE   := split.n_train=1000,3000 split.keep=7000 dataset=csv dataset.path=wine_quality.csv.gz dataset.task=classification dataset.name=wine_quality_classes
+# the candidates for network $(1) with regularizer $(2) on the cells $(3), folders $(4)-*
+BUDGET_DEV = $(SWEEP) $(BUDGET_DEV_COMMON) $(3) model=$(1) regularizer=$(2) trainer.steps=1000 trainer.class_weight=none,balanced $(call SDIR,small_data_budget_dev,$(4)-fixed-$(1)) $(ARGS) && \
+	$(SWEEP) $(BUDGET_DEV_COMMON) $(3) model=$(1) regularizer=$(2) trainer.steps=null trainer.epochs=50,100 trainer.min_steps=1000 $(call SDIR,small_data_budget_dev,$(4)-epochs-$(1)) $(ARGS)
+BUDGET_DEV_NETS := mlp:weight_decay psilon_net:path_norm psilon_resnet:path_norm
+BUDGET_DEV_CELLS = $(foreach m,$(BUDGET_DEV_NETS),$(call BUDGET_DEV,$(firstword $(subst :, ,$(m))),$(lastword $(subst :, ,$(m))),$(1),$(2)) &&) true
+table-small-data-budget-dev: setup  ## P6's step-budget and class-weight candidates on fresh splits of 1000-3000 rows
 	@[ -n "$(DATA_DIR)" ] || { echo "error: DATA_DIR is not set; this target needs the large classification sets (DATA_DIR=folder of their csv.gz files)" >&2; exit 2; }
-	$(call BUDGET_DEV,mlp,weight_decay)
-	$(call BUDGET_DEV,psilon_net,path_norm)
-	$(call BUDGET_DEV,psilon_resnet,path_norm)
+	$(call BUDGET_DEV_CELLS,$(BUDGET_DEV_BINARY),binary)
+	$(call BUDGET_DEV_CELLS,$(BUDGET_DEV_DIGITS),digits)
+	$(call BUDGET_DEV_CELLS,$(BUDGET_DEV_WINE),wine)
 	$(TABLE) $(RES)/small_data_budget_dev/runs --out $(RES)/small_data_budget_dev --by data,n_train --metrics test.accuracy,test.balanced_accuracy,time.wall_s --select-on val.accuracy
-	$(TABLE) $(RES)/small_data_budget_dev/runs --out $(RES)/small_data_budget_dev/balanced --by data,n_train --metrics test.accuracy,test.balanced_accuracy --select-on val.balanced_accuracy
-	$(BIN)/python -m psilon_bench.report.candidates $(RES)/small_data_budget_dev | tee $(RES)/small_data_budget_dev/budget.txt
+	$(TABLE) $(RES)/small_data_budget_dev/runs --out $(RES)/small_data_budget_dev/balanced --by data,n_train --metrics test.accuracy,test.balanced_accuracy,time.wall_s --select-on val.balanced_accuracy
+	$(BIN)/python -c "$$BUDGET_DEV_SUMMARY" $(RES)/small_data_budget_dev | tee $(RES)/small_data_budget_dev/budget.txt
+# budget.txt: each candidate's mean over the networks and cells (and per cell), both selections
+define BUDGET_DEV_SUMMARY
+import sys
+import pandas as pd
+pd.set_option("display.width", 200)
+root = sys.argv[1]
+for sub, rule in (("", "validation accuracy"), ("/balanced", "validation balanced accuracy")):
+    t = pd.read_csv(f"{root}{sub}/table.csv")
+    cand = t["method"].str.extract(r"\((.*)\)", expand=False)
+    t["candidate"] = cand.str.replace(r"(, )?\w+=-", "", regex=True).str.strip(", ")
+    t["cell"] = t["data"].str.replace(r"\(.*\)", "", regex=True) + " " + t["n_train"].astype(str)
+    cols = {"test.accuracy.mean": "test accuracy %", "test.balanced_accuracy.mean": "test balanced accuracy %"}
+    mean = t.groupby("candidate")[list(cols)].mean().mul(100).round(2).rename(columns=cols)
+    mean["wall s per run"] = t.groupby("candidate")["time.wall_s.mean"].mean().round(1)
+    print(f"selection on {rule}: mean over {t['method'].str.split('(').str[0].nunique()} networks x {t['cell'].nunique()} cells")
+    print(mean.to_string(), "\n")
+    print("test accuracy % per cell (mean over the networks)")
+    print(t.pivot_table(index="cell", columns="candidate", values="test.accuracy.mean").mul(100).round(2).to_string(), "\n")
+endef
+export BUDGET_DEV_SUMMARY

@@ -233,3 +233,32 @@ def test_sweep_logs_each_member_once_and_resumes(tmp_path):
         for r in records:
             row = mine[mine["tags.member"] == str(r["member"])].iloc[0]
             assert row["metrics.test.accuracy"] == pytest.approx(r["test.accuracy"], rel=1e-12)
+
+
+def test_mlflow_member_beyond_one_batch_is_written_whole(tmp_path):
+    """A member with more parameters (150) and metrics (2 x 1200 curve points) than one MLflow
+    batch holds is split into batches and read back whole, each curve in step order."""
+    from omegaconf import OmegaConf
+
+    from psilon_bench.runner.tracking.base import MemberLog
+    from psilon_bench.runner.tracking.mlflow_runs import batches, log_members
+
+    params = {f"p{i:03d}": str(i) for i in range(150)}
+    curves = [(s, {"curve/a": s / 7, "curve/b": -s / 3}) for s in range(1200)]
+    log = MemberLog("member_0", params, {"test.accuracy": 0.5}, {"t": "x"}, 1199, curves)
+    store = tmp_path / "mlruns"
+    node = OmegaConf.create({"tracking_uri": str(store), "experiment": "big"})
+    log_members(node, tmp_path, "run1", [log])
+    client = mlflow.tracking.MlflowClient(tracking_uri=store.as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("big").experiment_id])
+    assert run.data.params == params and run.data.tags["t"] == "x"
+    assert run.data.metrics["test.accuracy"] == 0.5 and run.info.status == "FINISHED"
+    for key, sign, div in (("curve/a", 1, 7), ("curve/b", -1, 3)):
+        history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
+        assert history == [(s, pytest.approx(sign * s / div, rel=1e-12)) for s in range(1200)]
+    # the pieces: at most 100 parameters, 100 tags and 1000 entities each, nothing lost
+    parts = list(batches(list(range(2401)), list(range(150)), list(range(5))))
+    assert all(len(p) <= 100 and len(t) <= 100 and len(m) + len(p) + len(t) <= 1000
+               for m, p, t in parts)  # fmt: skip
+    assert [x for m, _, _ in parts for x in m] == list(range(2401))
+    assert [x for _, p, _ in parts for x in p] == list(range(150))
