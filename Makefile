@@ -172,7 +172,8 @@ table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden unit
 	$(PLOT) $(RES)/ewn$(FX)/runs --kind pruning --out $(RES)/ewn$(FX)
 	$(call REPORT,ewn)
 
-# P6: every offline classification set; n_train 500 only where the set has enough rows. Every
+# P6: every offline classification set; n_train 500 only where the set has enough rows, and
+# 2000 on the two large sets (DATA_DIR). Every
 # method is tuned by the same recipe (experiment=small_data: seeds x strengths x learning rates
 # as members, selection on validation): three networks, each with its own regularizer, and the
 # scikit-learn logistic regression, random forest, histogram gradient boosting and MLP on the
@@ -180,6 +181,8 @@ table-ewn: setup  ## P5: EWN vs SWN vs plain, accuracy after pruning hidden unit
 P6_SMALL := iris,wine,breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
 P6_LARGE := breast_cancer,digits$(if $(DATA_DIR),$(comma)$(P1_DATA_CLS))
 P6_COMMON := experiment=small_data $(if $(FULL),seeds=5)
+# the larger cell: n_train 2000 of the two large sets (1000 validation and 1000 test rows)
+P6_MORE  := $(if $(DATA_DIR),2000)
 P6_NETS  := mlp:weight_decay psilon_net:path_norm psilon_resnet:path_norm
 # the P6 sweeps of one cell: $(1) = dataset overrides, $(2) = the run folders' prefix,
 # $(3) = the protocol's results folder (default small_data)
@@ -189,9 +192,10 @@ P6_CELL = for m in $(P6_NETS); do \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,$(or $(3),small_data),$(2)-logistic) || exit 1; \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_rf regularizer=none $(RF_GRID) $(call SDIR,$(or $(3),small_data),$(2)-rf) || exit 1; \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_hgb regularizer=none $(HGB_GRID) $(call SDIR,$(or $(3),small_data),$(2)-hgb) || exit 1
-table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500
+table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500 (+2000)
 	@if [ -n "$(P6_DIR)" ] && ! ls $(P6_DIR)/*.splits.json >/dev/null 2>&1; then echo "error: P6_DIR=$(P6_DIR) holds no NAME.splits.json (a predefined-split dataset is NAME.csv[.gz] with NAME.splits.json beside it)" >&2; exit 2; fi
-	for n in 50 100 500; do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
+	for n in 50 100 500 $(P6_MORE); do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
+	  [ $$n = 2000 ] && data=$(P1_DATA_CLS); \
 	  $(call P6_CELL,split.n_train=$$n dataset=$$data,n$$n); \
 	done
 	if [ -n "$(P6_DIR)" ]; then for f in $(P6_DIR)/*.splits.json; do stem=$${f%.splits.json}; name=$$(basename $$stem); \

@@ -40,7 +40,10 @@ def log_members(node: Any, run_dir: Path, run_id: str, logs: Sequence[MemberLog]
     shutil.rmtree(root, ignore_errors=True)  # a redone job's earlier attempt
     try:
         for log in logs:
-            writer = SummaryWriter(log_dir=str(root / log.name))
+            # a queue that holds the member's every event: add_scalar never waits on the
+            # writer's thread (the default of 10 made each event a thread hand-off)
+            events = len(log.metrics) + sum(len(v) for _, v in log.curves) + 1
+            writer = SummaryWriter(log_dir=str(root / log.name), max_queue=events)
             try:
                 for step, values in log.curves:
                     for key, value in values.items():
