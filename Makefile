@@ -184,6 +184,9 @@ P6_COMMON := experiment=small_data $(if $(FULL),seeds=5)
 # the larger cell: n_train 2000 of the two large sets (1000 validation and 1000 test rows)
 P6_MORE  := $(if $(DATA_DIR),2000)
 P6_NETS  := mlp:weight_decay psilon_net:path_norm psilon_resnet:path_norm
+# the optional gradient-boosting libraries (extra [gbdt]) P6 adds where they are installed,
+# each on the grid of scikit-learn's (L2 penalty x learning rate); P6_GBDT= leaves them out
+P6_GBDT  ?= catboost lightgbm xgboost
 # the P6 sweeps of one cell: $(1) = dataset overrides, $(2) = the run folders' prefix,
 # $(3) = the protocol's results folder (default small_data)
 P6_CELL = for m in $(P6_NETS); do \
@@ -191,7 +194,9 @@ P6_CELL = for m in $(P6_NETS); do \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_mlp regularizer=none $(call SDIR,$(or $(3),small_data),$(2)-sklearn_mlp) || exit 1; \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_logistic regularizer=none $(LIN_GRID) $(call SDIR,$(or $(3),small_data),$(2)-logistic) || exit 1; \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_rf regularizer=none $(RF_GRID) $(call SDIR,$(or $(3),small_data),$(2)-rf) || exit 1; \
-	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_hgb regularizer=none $(HGB_GRID) $(call SDIR,$(or $(3),small_data),$(2)-hgb) || exit 1
+	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_hgb regularizer=none $(HGB_GRID) $(call SDIR,$(or $(3),small_data),$(2)-hgb) || exit 1; \
+	  for g in $(P6_GBDT); do $(BIN)/python -c "import $$g" 2>/dev/null || continue; \
+	    $(SWEEP) $(P6_COMMON) $(1) model=$$g regularizer=none $(HGB_GRID) $(call SDIR,$(or $(3),small_data),$(2)-$$g) || exit 1; done
 table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500 (+2000)
 	@if [ -n "$(P6_DIR)" ] && ! ls $(P6_DIR)/*.splits.json >/dev/null 2>&1; then echo "error: P6_DIR=$(P6_DIR) holds no NAME.splits.json (a predefined-split dataset is NAME.csv[.gz] with NAME.splits.json beside it)" >&2; exit 2; fi
 	for n in 50 100 500 $(P6_MORE); do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \

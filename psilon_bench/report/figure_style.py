@@ -22,6 +22,9 @@ MODELS = {
     "sklearn_rf": "random forest",
     "sklearn_mlp": "scikit-learn MLP",
     "sklearn_hgb": "gradient boosting (HGB)",
+    "catboost": "CatBoost",
+    "lightgbm": "LightGBM",
+    "xgboost": "XGBoost",
 }
 REGULARIZERS = {
     "none": "",
@@ -46,6 +49,9 @@ BASELINE_PENALTY = {
     "sklearn_rf": "min_samples_leaf",
     "sklearn_mlp": "alpha (L2)",
     "sklearn_hgb": "l2_regularization",
+    "catboost": "l2_leaf_reg",
+    "lightgbm": "reg_lambda",
+    "xgboost": "reg_lambda",
 }
 OUTSIDE = "outside the y-range (drawn at the edge)"
 NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy"}
