@@ -275,7 +275,7 @@ table-small-data-dev: setup  ## P6's recipe candidates on fresh split draws (how
 # epochs) with a floor of 1000 steps, which leaves every cell of 500 rows or fewer at exactly
 # 1000 steps, and the fixed budget with class weights (trainer.class_weight=balanced). Rule,
 # fixed before the run: the candidate with the best mean test accuracy over the 3 networks
-# x 5 cells (selection on validation accuracy) replaces the recipe if it beats it by at least
+# x 7 cells (selection on validation accuracy) replaces the recipe if it beats it by at least
 # 0.2 points; of two candidates within 0.2 points of each other the cheaper is taken.
 # budget.txt also shows balanced accuracy and selection on validation balanced accuracy.
 # Needs DATA_DIR; ARGS reach every sweep.

@@ -23,6 +23,7 @@ TARGETS = {
     "table-ewn": "ewn",
     "table-small-data": "small_data",
     "table-small-data-dev": "small_data_dev",
+    "table-small-data-budget-dev": "small_data_budget_dev",
 }
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
@@ -44,12 +45,15 @@ def _jobs(line: str) -> list[list[str]]:
     line = line.replace("$n", "50").replace("$data", "iris")
     nets = re.search(r"for m in (.*?); do", line)  # P6: a shell loop over model:regularizer
     pairs = [pair.split(":") for pair in nets.group(1).split()] if nets else []
+    gbdt = re.search(r"for g in (.*?); do", line)  # P6: the optional boosting libraries
     commands = []
-    for command in re.findall(r"psilon-bench run -m (.*?)(?:\|\||;|$)", line):
-        if "${m%%:*}" not in command:
+    for command in re.findall(r"psilon-bench run -m (.*?)(?:\|\||&&|;|$)", line):
+        if "${m%%:*}" not in command and "$g" not in command:
             commands.append(command)
         for model, reg in pairs if "${m%%:*}" in command else []:
             commands.append(command.replace("${m%%:*}", model).replace("${m##*:}", reg))
+        for model in gbdt.group(1).split() if gbdt and "$g" in command else []:
+            commands.append(command.replace("$g", model))
     jobs = []
     for command in commands:
         overrides = []
@@ -74,7 +78,7 @@ def test_target_runs_sweeps_then_table_and_figure_into_results(target, protocol)
         assert "hydra/launcher=parallel" in line and "trainer.threads=1" in line
         assert f"PSILON_BENCH_DATA={os.path.abspath(REPO.parent / 'shared' / 'data')}" in line
     table = [line for line in lines if "psilon-bench table" in line]
-    assert len(table) == 1 and f"results/{protocol}/runs --out results/{protocol}" in table[0]
+    assert table and f"results/{protocol}/runs --out results/{protocol}" in table[0]
     if not protocol.startswith("small_data"):
         assert any(f"psilon-bench plot results/{protocol}/runs --kind" in x for x in lines)
 
@@ -144,16 +148,20 @@ def test_small_data_with_p6_dir_sweeps_each_predefined_dataset(tmp_path):
             "sklearn_logistic",
             "sklearn_rf",
             "sklearn_hgb",
+            "catboost",  # the optional libraries, each where it is installed
+            "lightgbm",
+            "xgboost",
         ]
     )
     assert all(job["experiment"] == "small_data" for job in jobs)
 
 
 def test_recipe_development_never_uses_the_p6_seeds():
-    """table-small-data-dev scores its candidates on split draws that P6 (seeds 0-2, FULL 0-4)
+    """Both recipe targets score their candidates on split draws that P6 (seeds 0-2, FULL 0-4)
     never uses, so choosing the recipe never looks at P6's test rows (docs/protocols.md, "A recipe for small data")."""
     p6_seeds = set(range(5))
-    for line in _dry("table-small-data-dev", "DATA_DIR=../shared/data"):
+    dev = ("table-small-data-dev", "table-small-data-budget-dev")
+    for line in (line for t in dev for line in _dry(t, "DATA_DIR=../shared/data")):
         for overrides in _jobs(line):
             cfg = compose_config(overrides)
             assert not p6_seeds & set(cfg.seeds), overrides

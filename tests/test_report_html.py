@@ -185,3 +185,21 @@ def test_runs_without_a_complete_one_are_said_on_the_page(page, tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert "no complete run" in out.read_text() and "<h2>Tables</h2>" in out.read_text()
+
+
+def test_matched_sparsity_is_on_the_page(tmp_path):
+    """A folder with `matched_sparsity.md` (P3's `table --matched-sparsity`) shows it as a
+    section of its own: its headings and every row of its tables."""
+    folder = tmp_path / "lp_bridge"
+    folder.mkdir()
+    for name in ("table.md", "matched_sparsity.md"):
+        shutil.copy(REPO / "results" / "lp_bridge" / name, folder / name)
+    res = run_cli(["report", str(folder)], tmp_path, ENV)
+    assert res.returncode == 0, res.stderr
+    text = (folder / "report.html").read_text()
+    assert "<h2>Accuracy at matched sparsity</h2>" in text
+    assert "<h3>credit_default (classification, test.accuracy)</h3>" in text
+    rows = [x for x in (folder / "matched_sparsity.md").read_text().splitlines() if x[:2] == "| "]
+    section = text.split("<h2>Accuracy at matched sparsity</h2>")[1].split("<h2>")[0]
+    assert section.count("<tr>") == len(rows)
+

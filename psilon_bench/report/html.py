@@ -1,5 +1,6 @@
 """`psilon-bench report`: one self-contained HTML page per results folder (what `table` and
-`plot` wrote there): the tables (`table.md`), the claims (`claims.md`), the statistics
+`plot` wrote there): the tables (`table.md`), the claims (`claims.md`), the accuracy at
+matched sparsity (`matched_sparsity.md`, when `table --matched-sparsity` wrote it), the statistics
 (`stats.csv`), every figure (`*.png`, embedded as base64 data URIs) and the provenance read
 from the run folders' records (versions, git commit, sweep commands, run counts, failures).
 No network: inline CSS, no script, no external resource. The page holds no time stamp, so
@@ -220,6 +221,9 @@ def render(directory: Path, runs: Path | None = None) -> str:
     body.append(markdown_tables((directory / "table.md").read_text()))
     if (directory / "claims.md").is_file():
         body += ["<h2>Claims</h2>", markdown_tables((directory / "claims.md").read_text())]
+    if (directory / "matched_sparsity.md").is_file():  # `table --matched-sparsity`
+        text = (directory / "matched_sparsity.md").read_text()
+        body += ["<h2>Accuracy at matched sparsity</h2>", markdown_tables(text)]
     if (directory / "stats.csv").is_file():
         body += ["<h2>Statistics</h2>", stats_table(directory / "stats.csv")]
     pngs = sorted(directory.glob("*.png"))
