@@ -202,4 +202,3 @@ def test_matched_sparsity_is_on_the_page(tmp_path):
     rows = [x for x in (folder / "matched_sparsity.md").read_text().splitlines() if x[:2] == "| "]
     section = text.split("<h2>Accuracy at matched sparsity</h2>")[1].split("<h2>")[0]
     assert section.count("<tr>") == len(rows)
-
