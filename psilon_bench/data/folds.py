@@ -19,6 +19,7 @@ rows) is absent from some folds' training rows: the run goes on and warns
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -209,6 +210,12 @@ def missing_classes(table: Table, train_rows: np.ndarray) -> list[str]:
         return []
     present = set(np.unique(table.y[train_rows]).tolist())
     return [table.class_names[c] for c in range(table.n_classes) if c not in present]
+
+
+def warn_missing_classes(table: Table, missing: list[str], where: str) -> None:
+    """Print `missing_classes_line` as a warning on stderr when a class is absent."""
+    if missing:
+        print(f"warning: {missing_classes_line(table, missing, where)}", file=sys.stderr)
 
 
 def missing_classes_line(table: Table, missing: list[str], where: str) -> str:

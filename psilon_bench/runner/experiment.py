@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from psilon_bench import baselines, models, regularizers
 from psilon_bench import data as data_pkg
 from psilon_bench.config import choice
-from psilon_bench.data.folds import missing_classes_line
+from psilon_bench.data.folds import warn_missing_classes
 from psilon_bench.data.uci import N_FOLDS
 from psilon_bench.engine.monitor import build_monitor, check_evaluation
 from psilon_bench.engine.progress import RunProgress, live_output
@@ -144,10 +144,8 @@ def _run(
     for warning in table.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for (seed, fold), split in by_key.items():
-        if split.missing_classes:
-            where = f"fold {fold}" if fold is not None else f"the split of seed {seed}"
-            line = missing_classes_line(table, split.missing_classes, where)
-            print(f"warning: {line}", file=sys.stderr)
+        where = f"fold {fold}" if fold is not None else f"the split of seed {seed}"
+        warn_missing_classes(table, split.missing_classes, where)
     splits = [by_key[k] for k in keys]
     data_s = time.time() - started
     where = (device, dtype, threads, cores, progress)

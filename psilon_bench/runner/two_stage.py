@@ -30,7 +30,7 @@ import torch
 from omegaconf import DictConfig
 
 from psilon_bench.config import choice
-from psilon_bench.data.folds import missing_classes_line
+from psilon_bench.data.folds import warn_missing_classes
 from psilon_bench.data.split import split_from_rows
 from psilon_bench.data.uci import N_FOLDS, UciSplits
 from psilon_bench.engine.train import FitResult
@@ -125,9 +125,7 @@ class TwoStageRun:
             for f in range(N_FOLDS)
         }
         for f, split in by_fold.items():
-            if split.missing_classes:
-                line = missing_classes_line(self.table, split.missing_classes, f"fold {f}")
-                print(f"warning: {line}", file=sys.stderr)
+            warn_missing_classes(self.table, split.missing_classes, f"fold {f}")
         fold_splits = [by_fold[f] for f in refit.folds]
         keep_at = None
         if choice(cfg.trainer.keep_best) == "val":
