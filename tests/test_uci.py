@@ -249,7 +249,15 @@ BAD = {
     "missing": (lambda d: (d / "conxuntos_kfold.dat").unlink(), "conxuntos_kfold.dat is missing"),
     "range": (
         lambda d: (d / "conxuntos.dat").write_text("0 1 2 150 \n3 4 5 \n"),
-        "conxuntos.dat: line 1 holds row 150, out of range for the 150 rows",
+        "conxuntos.dat: line 1 holds row 150, out of range for the 150 data rows (indices are 0-based)",
+    ),
+    "overlap": (
+        lambda d: (d / "conxuntos.dat").write_text("0 1 2 60 61 100 \n2 3 \n"),
+        "conxuntos.dat: lines 1 and 2 (training and validation) overlap in 1 rows (e.g. row 2)",
+    ),
+    "twice": (
+        lambda d: (d / "conxuntos.dat").write_text("0 1 2 60 61 100 1 \n3 4 \n"),
+        "conxuntos.dat: line 1 lists a row twice (e.g. row 1)",
     ),
     "lines": (
         lambda d: (d / "conxuntos_kfold.dat").write_text("0 1 \n2 3 \n"),

@@ -115,10 +115,17 @@ def _indices(value: Any, where: str, n_rows: int) -> np.ndarray:
         raise DataError(f"{where} must be a non-empty list of row indices")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise DataError(f"{where} must hold integer row indices; got e.g. {value[0]!r}")
-    rows = np.asarray(value, dtype=np.int64)
+    return check_rows(np.asarray(value, dtype=np.int64), where, n_rows)
+
+
+def check_rows(rows: np.ndarray, where: str, n_rows: int, note: str = "") -> np.ndarray:
+    """`rows` when every index is in range for `n_rows` data rows and none repeats, else a
+    one-line DataError starting with `where` (`note` follows the range error)."""
     bad = rows[(rows < 0) | (rows >= n_rows)]
     if len(bad):
-        raise DataError(f"{where} holds row {bad[0]}, out of range for {n_rows} data rows")
+        raise DataError(
+            f"{where} holds row {bad[0]}, out of range for the {n_rows} data rows{note}"
+        )
     if len(np.unique(rows)) != len(rows):
         raise DataError(f"{where} lists a row twice (e.g. row {_first_duplicate(rows)})")
     return rows
@@ -142,7 +149,7 @@ def read_split_file(path: Path, table: Table) -> SplitFile:
     n = table.n_rows
     train = _indices(raw.get("train"), f"{path}: train", n)
     val = _indices(raw.get("val"), f"{path}: val", n)
-    _disjoint(train, val, f"{path}: train and val")
+    disjoint(train, val, f"{path}: train and val")
     two_classes(table, train, f"{path}: train")
     folds = []
     for i, fold in enumerate(raw["folds"]):
@@ -150,14 +157,15 @@ def read_split_file(path: Path, table: Table) -> SplitFile:
             raise DataError(f"{path}: folds[{i}] must be an object with train and test")
         where = f"{path}: folds[{i}]"
         rows = {part: _indices(fold.get(part), f"{where}.{part}", n) for part in ("train", "test")}
-        _disjoint(rows["train"], rows["test"], f"{where} train and test")
-        _disjoint(val, rows["test"], f"{path}: val and folds[{i}].test")
+        disjoint(rows["train"], rows["test"], f"{where} train and test")
+        disjoint(val, rows["test"], f"{path}: val and folds[{i}].test")
         two_classes(table, rows["train"][~np.isin(rows["train"], val)], f"{where}.train less val")
         folds.append(rows)
     return SplitFile(path, train, val, folds)
 
 
-def _disjoint(a: np.ndarray, b: np.ndarray, where: str) -> None:
+def disjoint(a: np.ndarray, b: np.ndarray, where: str) -> None:
+    """A one-line DataError starting with `where` when index sets `a` and `b` share a row."""
     common = np.intersect1d(a, b)
     if len(common):
         raise DataError(f"{where} overlap in {len(common)} rows (e.g. row {common[0]})")

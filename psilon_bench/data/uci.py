@@ -27,7 +27,7 @@ import numpy as np
 
 from psilon_bench.errors import DataError
 
-from .folds import two_classes
+from .folds import check_rows, disjoint, two_classes
 from .table import Table, table_from_arrays
 
 SPLITS = "conxuntos.dat"
@@ -116,26 +116,13 @@ def _index_line(line: str, path: Path, number: int, n_rows: int) -> np.ndarray:
         raise DataError(f"{path}: line {number} holds a value that is not a row index") from None
     if not len(rows):
         raise DataError(f"{path}: line {number} lists no rows")
-    bad = rows[(rows < 0) | (rows >= n_rows)]
-    if len(bad):
-        raise DataError(
-            f"{path}: line {number} holds row {bad[0]}, out of range for the {n_rows} rows "
-            "(indices are 0-based)"
-        )
-    if len(np.unique(rows)) != len(rows):
-        raise DataError(f"{path}: line {number} lists a row twice")
-    return rows
+    return check_rows(rows, f"{path}: line {number}", n_rows, " (indices are 0-based)")
 
 
 def _pair(path: Path, lines: list[str], first: int, n_rows: int, what: str):
     train = _index_line(lines[first], path, first + 1, n_rows)
     other = _index_line(lines[first + 1], path, first + 2, n_rows)
-    common = np.intersect1d(train, other)
-    if len(common):
-        raise DataError(
-            f"{path}: lines {first + 1} and {first + 2} ({what}) share {len(common)} rows "
-            f"(e.g. row {common[0]})"
-        )
+    disjoint(train, other, f"{path}: lines {first + 1} and {first + 2} ({what})")
     return train, other
 
 
