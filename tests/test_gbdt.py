@@ -140,3 +140,29 @@ def test_a_missing_library_is_one_line_naming_the_install_command(tmp_path, name
     assert f"model={name} needs the optional package" in line
     assert "pip install 'psilon-bench[gbdt]'" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_member_the_library_cannot_fit_is_failed_and_never_selected(tmp_path, capsys):
+    """CatBoost without L2 (l2_leaf_reg=0) at learning rate 0.3 on 50 iris rows stops with
+    "not positive definite": those members are recorded with status=failed and the reason,
+    the others as usual; selection skips them. When no member fits, the run fails."""
+    from catboost import CatBoostError
+
+    base = ["model=catboost", "regularizer=none", "dataset=iris", "split.n_train=50", "seeds=2"]
+    base += ["trainer.threads=1", "optimizer.lr=[0.1,0.3]"]
+    cfg = compose_config([*base, "regularizer.strength=[0,1]"])
+    records = run_experiment(cfg, tmp_path / "run", threads=1)
+    failed = [r for r in records if r["status"] == "failed"]
+    assert {(r["strength"], r["lr"]) for r in failed} == {(0.0, 0.3)} and len(failed) == 2
+    assert all(r["fit_error"].startswith("CatBoostError: ") for r in failed)
+    assert all(r.get("val.accuracy") is None for r in failed)
+    ok = [r for r in records if r["status"] == "ok"]
+    assert len(ok) == 6 and all(0.5 < r["val.accuracy"] <= 1 for r in ok)
+    assert "2 of 8 members could not be fitted" in capsys.readouterr().err
+    from psilon_bench.report.select import select
+
+    chosen = select(collect([tmp_path / "run"]).records, "val.accuracy")
+    assert len(chosen) == 2 and set(chosen["status"]) == {"ok"} and chosen["selected"].all()
+    with pytest.raises(CatBoostError, match="not positive definite"):
+        run_experiment(compose_config([*base[:-1], "optimizer.lr=0.3", "regularizer.strength=0"]),
+                       tmp_path / "none", threads=1)  # fmt: skip

@@ -29,6 +29,7 @@ are null. Module import is cheap (scikit-learn and torch load inside the functio
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -216,6 +217,7 @@ def fit_members(
     fit_time = 0.0
     lrs = lrs if lrs is not None else [None] * len(splits)
     make = make or estimator
+    errors: list[Exception] = []
     with threadpool_limits(limits=threads), warnings.catch_warnings():
         # an MLP or logistic fit stopped by max_iter is still a member: its validation score
         # decides, as for a network stopped by its step budget
@@ -226,11 +228,19 @@ def fit_members(
             if class_weight == "balanced" and split.task == "classification":
                 weights = compute_sample_weight("balanced", split.y_train)
             started = time.perf_counter()
-            if weights is None:
-                model.fit(split.X_train, split.y_train)
-            else:
-                model.fit(split.X_train, split.y_train, sample_weight=weights)
-            fit_time += time.perf_counter() - started
+            try:
+                if weights is None:
+                    model.fit(split.X_train, split.y_train)
+                else:
+                    model.fit(split.X_train, split.y_train, sample_weight=weights)
+            except Exception as err:  # the library refuses this setting on these rows
+                errors.append(err)
+                rows.append({"status": "failed", "fit_error": _one_line(err)})
+                if keep_outputs is not None:
+                    keep_outputs.append({})
+                continue
+            finally:
+                fit_time += time.perf_counter() - started
             row: dict[str, Any] = {}
             kept: dict[str, Any] = {}
             for part in ("train", "val", "test"):
@@ -250,7 +260,21 @@ def fit_members(
             rows.append(row)
             if keep_outputs is not None:
                 keep_outputs.append(kept)
+    if errors and len(errors) == len(rows):  # nothing fitted: the job fails with the reason
+        raise errors[0]
+    if errors:
+        print(
+            f"warning: {len(errors)} of {len(rows)} members could not be fitted and are "
+            f"recorded with status=failed (selection skips them); first: {_one_line(errors[0])}",
+            file=sys.stderr,
+        )
     return rows, fit_time
+
+
+def _one_line(err: Exception) -> str:
+    """`Type: message`, its first line."""
+    text = f"{type(err).__name__}: {err}".strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _finite(v: float) -> float | None:

@@ -101,8 +101,8 @@ def ensemble_records(
     for i, block in enumerate(blocks(members.rows, members.split_seeds, k)):
         first, split = records[block[0]], splits[block[0]]
         record = first | dict.fromkeys(evaluated) | {"best_step": None, "diverged_step": None}
-        diverged = any(records[e]["status"] != "ok" for e in block)
-        for part in parts:
+        bad = [records[e]["status"] for e in block if records[e]["status"] != "ok"]
+        for part in parts if all(outputs[e] for e in block) else ():  # a failed fit has none
             stacked = torch.stack([outputs[e][part] for e in block])
             y = getattr(split, f"y_{part}")
             for name, value in ensemble_metrics(stacked, y, split.task).items():
@@ -110,7 +110,7 @@ def ensemble_records(
         record.update(
             {
                 "member": len(records) + i,
-                "status": "diverged" if diverged else "ok",
+                "status": bad[0] if bad else "ok",
                 "ensemble.k": k,
                 "ensemble.seeds": [members.seeds[e] for e in block],
                 "ensemble.members": list(block),
