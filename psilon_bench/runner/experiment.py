@@ -271,15 +271,9 @@ def _train_networks(
     }
     d_out = first.n_classes if first.task == "classification" else 1
     d_in = parts["train"].x.shape[-1]
-    trainer = cfg.trainer
-    plan = plan_steps(
-        parts["train"].n_rows,
-        trainer.batch_size,
-        trainer.epochs,
-        trainer.steps,
-        trainer.min_steps,
-        trainer.max_steps,
-    )
+    t = cfg.trainer  # an epoch budget within [min_steps, max_steps], or exactly `steps`
+    budget = (t.batch_size, t.epochs, t.steps, t.min_steps, t.max_steps)
+    plan = plan_steps(parts["train"].n_rows, *budget)
     probe = models.build(cfg.model, d_in=d_in, d_out=d_out, seeds=members.seeds[:1])
     chunk = cfg.trainer.member_chunk
     if chunk is None and device.type != "cpu":  # the cache argument of member_chunks is a CPU one
