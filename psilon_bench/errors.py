@@ -44,3 +44,9 @@ class SweepFailed(BaseException):  # noqa: N818
     the sweep so Hydra passes it through; `psilon_bench.cli.main` prints it and exits 1."""
 
     exit_code = 1
+
+
+def error_line(err: BaseException) -> str:
+    """`Type: message` of an unexpected error, its first line (what a one-line report of a
+    library's or a bug's exception shows)."""
+    return f"{type(err).__name__}: {err}".strip().splitlines()[0]

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from psilon_bench.errors import ConfigError, DataError
+from psilon_bench.errors import ConfigError, DataError, error_line
 
 TASKS = {
     "sklearn_logistic": "classification",
@@ -235,7 +235,7 @@ def fit_members(
                     model.fit(split.X_train, split.y_train, sample_weight=weights)
             except Exception as err:  # the library refuses this setting on these rows
                 errors.append(err)
-                rows.append({"status": "failed", "fit_error": _one_line(err)})
+                rows.append({"status": "failed", "fit_error": error_line(err)})
                 if keep_outputs is not None:
                     keep_outputs.append({})
                 continue
@@ -265,16 +265,10 @@ def fit_members(
     if errors:
         print(
             f"warning: {len(errors)} of {len(rows)} members could not be fitted and are "
-            f"recorded with status=failed (selection skips them); first: {_one_line(errors[0])}",
+            f"recorded with status=failed (selection skips them); first: {error_line(errors[0])}",
             file=sys.stderr,
         )
     return rows, fit_time
-
-
-def _one_line(err: Exception) -> str:
-    """`Type: message`, its first line."""
-    text = f"{type(err).__name__}: {err}".strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _finite(v: float) -> float | None:

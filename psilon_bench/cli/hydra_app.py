@@ -25,7 +25,7 @@ from psilon_bench.config import register_configs, register_resolvers
 from psilon_bench.config.options import check_choices, groups_help
 from psilon_bench.config.safety import install_hydra_guard
 from psilon_bench.config.validation import validate_launcher
-from psilon_bench.errors import ConfigError, SweepFailed, UserAbort, UserError
+from psilon_bench.errors import ConfigError, SweepFailed, UserAbort, UserError, error_line
 from psilon_bench.records.output import check_output_dir, remove_created_dirs
 from psilon_bench.runner.checks import check_job
 from psilon_bench.runner.outcome import all_diverged, check_sweep_diverged
@@ -266,7 +266,7 @@ def _run_job(
         import traceback
 
         traceback.print_exc()  # a bug, not a user error: keep the trace for the report
-        line = f"{type(err).__name__}: {err}".splitlines()[0]
+        line = error_line(err)
         _mark_failed(run_dir, line)
         print(f"error: {label}: {line}", file=sys.stderr, flush=True)
         return "failed"

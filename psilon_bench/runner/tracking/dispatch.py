@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from psilon_bench.errors import UserError
+from psilon_bench.errors import UserError, error_line
 from psilon_bench.runner.tracking.base import TrackingError, logger_name, member_logs
 
 
@@ -36,5 +36,6 @@ def log_run(
     except UserError:
         raise
     except Exception as err:
-        line = f"{type(err).__name__}: {err}".strip().splitlines()[0]
-        raise TrackingError(f"logger={name} could not log run {run_dir}: {line}") from err
+        raise TrackingError(
+            f"logger={name} could not log run {run_dir}: {error_line(err)}"
+        ) from err
