@@ -21,9 +21,10 @@ inside `estimator`; a missing one is a one-line `ConfigError` naming the install
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from typing import Any
 
+from psilon_bench.config.validation import package_installed
 from psilon_bench.errors import ConfigError
 
 #: model name -> (the module it imports, the PyPI distribution that provides it).
@@ -46,11 +47,7 @@ def _missing(name: str) -> ConfigError:
 def check_config(cfg: Any) -> None:
     """The library of `model=` is installed (checked without importing it)."""
     name = str(cfg.model.name)
-    try:
-        found = importlib.util.find_spec(PACKAGES[name][0]) is not None
-    except (ImportError, ValueError):  # a module blocked in sys.modules, a broken install
-        found = False
-    if not found:
+    if not package_installed(PACKAGES[name][0]):
         raise _missing(name)
 
 

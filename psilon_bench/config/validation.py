@@ -175,6 +175,17 @@ def member_seeds(seeds: Any) -> list[int]:
     raise ConfigError(f"seeds must be a positive count or a list of integers >= 0; got {seeds!r}")
 
 
+def package_installed(module: str) -> bool:
+    """Whether the optional package `module` can be imported, looked up without importing it
+    (a module blocked in sys.modules or a broken install counts as missing)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def check_name(name: Any) -> None:
     """`name` names a folder (results/runs/<name>/...): one path component, never `.` or `..`."""
     text = str(name)

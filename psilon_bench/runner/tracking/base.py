@@ -11,7 +11,7 @@ With a list of pruning amounts a member has one record per amount, and one log e
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from psilon_bench.config import choice
+from psilon_bench.config.validation import package_installed
 from psilon_bench.errors import ConfigError, UserError
 
 #: logger -> the module it imports (the extra `psilon-bench[<logger>]` installs it)
@@ -49,7 +50,7 @@ def check(cfg: Any) -> None:
     """One-line ConfigError when the chosen logger's package is not installed."""
     name = logger_name(cfg)
     module = PACKAGES.get(name)
-    if module is not None and importlib.util.find_spec(module) is None:
+    if module is not None and not package_installed(module):
         raise ConfigError(
             f"logger={name} needs the {module} package, which is not installed; "
             f"install it with: {install_line(name)} (or choose logger=none)"
