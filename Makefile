@@ -197,12 +197,15 @@ P6_CELL = for m in $(P6_NETS); do \
 	  $(SWEEP) $(P6_COMMON) $(1) model=sklearn_hgb regularizer=none $(HGB_GRID) $(call SDIR,$(or $(3),small_data),$(2)-hgb) || exit 1; \
 	  for g in $(P6_GBDT); do $(BIN)/python -c "import $$g" 2>/dev/null || continue; \
 	    $(SWEEP) $(P6_COMMON) $(1) model=$$g regularizer=none $(HGB_GRID) $(call SDIR,$(or $(3),small_data),$(2)-$$g) || exit 1; done
+# P6's cells of the training-set sizes $(1) (each size on the sets that have the rows), with the
+# overrides $(2), into the protocol's results folder $(3) (default small_data)
+P6_SIZES = for n in $(1); do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
+	  [ $$n = 2000 ] && data=$(P1_DATA_CLS); \
+	  $(call P6_CELL,split.n_train=$$n dataset=$$data $(2),n$$n,$(3)); \
+	done
 table-small-data: setup  ## P6: all models on every offline classification set, n_train 50/100/500 (+2000)
 	@if [ -n "$(P6_DIR)" ] && ! ls $(P6_DIR)/*.splits.json >/dev/null 2>&1; then echo "error: P6_DIR=$(P6_DIR) holds no NAME.splits.json (a predefined-split dataset is NAME.csv[.gz] with NAME.splits.json beside it)" >&2; exit 2; fi
-	for n in 50 100 500 $(P6_MORE); do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
-	  [ $$n = 2000 ] && data=$(P1_DATA_CLS); \
-	  $(call P6_CELL,split.n_train=$$n dataset=$$data,n$$n); \
-	done
+	$(call P6_SIZES,50 100 500 $(P6_MORE))
 	if [ -n "$(P6_DIR)" ]; then for f in $(P6_DIR)/*.splits.json; do stem=$${f%.splits.json}; name=$$(basename $$stem); \
 	  csv=$$(ls $$stem.csv $$stem.csv.gz 2>/dev/null | head -n 1); \
 	  [ -n "$$csv" ] || { echo "error: P6_DIR: no $$name.csv or $$name.csv.gz beside $$f" >&2; exit 2; }; \
@@ -238,9 +241,7 @@ table-uci: setup  ## the UCI collection's protocol on UCI_DIR (UCI_FILTER=1: <= 
 # Selection on validation accuracy as in P6; the tests against the MLP + decay and gradient
 # boosting. Writes results/small_data_ensemble/.
 table-small-data-ensemble: setup  ## P6's cells with ensembles of 3 members on one shared split per cell
-	for n in 50 100 500; do data=$(P6_SMALL); [ $$n = 500 ] && data=$(P6_LARGE); \
-	  $(call P6_CELL,split.n_train=$$n dataset=$$data split.seed=0 ensemble=3,n$$n,small_data_ensemble); \
-	done
+	$(call P6_SIZES,50 100 500,split.seed=0 ensemble=3,small_data_ensemble)
 	$(TABLE) $(RES)/small_data_ensemble$(FX)/runs --out $(RES)/small_data_ensemble$(FX) --by data,n_train --metrics test.accuracy,test.balanced_accuracy --select-on val.accuracy --baseline mlp+weight_decay,sklearn_hgb
 	$(call REPORT,small_data_ensemble)
 
@@ -286,8 +287,7 @@ BUDGET_DEV_WINE   := split.n_train=1000,3000 split.keep=7000 dataset=csv dataset
 # the candidates for network $(1) with regularizer $(2) on the cells $(3), folders $(4)-*
 BUDGET_DEV = $(SWEEP) $(BUDGET_DEV_COMMON) $(3) model=$(1) regularizer=$(2) trainer.steps=1000 trainer.class_weight=none,balanced $(call SDIR,small_data_budget_dev,$(4)-fixed-$(1)) $(ARGS) && \
 	$(SWEEP) $(BUDGET_DEV_COMMON) $(3) model=$(1) regularizer=$(2) trainer.steps=null trainer.epochs=50,100 trainer.min_steps=1000 $(call SDIR,small_data_budget_dev,$(4)-epochs-$(1)) $(ARGS)
-BUDGET_DEV_NETS := mlp:weight_decay psilon_net:path_norm psilon_resnet:path_norm
-BUDGET_DEV_CELLS = $(foreach m,$(BUDGET_DEV_NETS),$(call BUDGET_DEV,$(firstword $(subst :, ,$(m))),$(lastword $(subst :, ,$(m))),$(1),$(2)) &&) true
+BUDGET_DEV_CELLS = $(foreach m,$(P6_NETS),$(call BUDGET_DEV,$(firstword $(subst :, ,$(m))),$(lastword $(subst :, ,$(m))),$(1),$(2)) &&) true
 table-small-data-budget-dev: setup  ## P6's step-budget and class-weight candidates on fresh splits of 1000-3000 rows
 	@[ -n "$(DATA_DIR)" ] || { echo "error: DATA_DIR is not set; this target needs the large classification sets (DATA_DIR=folder of their csv.gz files)" >&2; exit 2; }
 	$(call BUDGET_DEV_CELLS,$(BUDGET_DEV_BINARY),binary)
