@@ -1,4 +1,4 @@
-"""Accuracy at matched sparsity (PROTOCOLS P3 [Lp bridge]): each method's test metric at
+"""Accuracy at matched sparsity (docs/protocols.md P3 [pWD]): each method's test metric at
 the sparsity levels the other methods reach, read off its own Pareto front.
 
 A method's points are its members (strength, lr) averaged over seeds; its front keeps the
