@@ -102,7 +102,8 @@ def ensemble_records(
         first, split = records[block[0]], splits[block[0]]
         record = first | dict.fromkeys(evaluated) | {"best_step": None, "diverged_step": None}
         bad = [records[e]["status"] for e in block if records[e]["status"] != "ok"]
-        for part in parts if all(outputs[e] for e in block) else ():  # a failed fit has none
+        scored = parts if all(outputs[e] for e in block) else []  # a failed fit has no outputs
+        for part in scored:
             stacked = torch.stack([outputs[e][part] for e in block])
             y = getattr(split, f"y_{part}")
             for name, value in ensemble_metrics(stacked, y, split.task).items():
